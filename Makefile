@@ -1,0 +1,62 @@
+# Two entry points for a fresh machine: `make run` and `make test`.
+PYTHON ?= python3
+VENV   := .venv
+PY     := $(VENV)/bin/python
+PIP    := $(VENV)/bin/pip
+STAMP  := $(VENV)/.installed
+DEB_PACKAGES := memcached libmemcached-tools libmemcached-dev zlib1g-dev netcat-openbsd gcc make
+
+.PHONY: run test setup deps-debian lint format bench clean
+
+$(STAMP): pyproject.toml
+	@echo ">> creating virtualenv in $(VENV)"
+	$(PYTHON) -m venv $(VENV)
+	$(PIP) install -q --upgrade pip
+	$(PIP) install -q -e '.[test]'
+	@touch $(STAMP)
+
+$(VENV)/.runtime: pyproject.toml
+	@echo ">> creating virtualenv in $(VENV) (runtime only)"
+	$(PYTHON) -m venv $(VENV)
+	$(PIP) install -q --upgrade pip
+	$(PIP) install -q -e .
+	@touch $(VENV)/.runtime
+
+# Debian packages the tests use (memcached 1.6.18 as the oracle, libmemcached's tools,
+# the headers pylibmc builds against). Installed only when something is missing.
+deps-debian:
+	@missing=""; for p in $(DEB_PACKAGES); do \
+	  dpkg-query -W -f='$${Status}' $$p 2>/dev/null | grep -q "install ok installed" || missing="$$missing $$p"; \
+	done; \
+	if [ -n "$$missing" ]; then \
+	  echo ">> installing Debian packages:$$missing"; \
+	  if [ "$$(id -u)" = 0 ]; then SUDO=""; else SUDO="sudo"; fi; \
+	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq $$missing >/dev/null \
+	    || { echo "error: could not install$$missing; install them with apt-get and retry" >&2; exit 1; }; \
+	fi
+	@# The Debian package starts a system memcached on 11211; the tests start their own.
+	@if command -v systemctl >/dev/null 2>&1; then systemctl stop memcached >/dev/null 2>&1 || true; fi
+
+setup: deps-debian $(STAMP)
+
+run: $(VENV)/.runtime
+	$(VENV)/bin/slabcache $(ARGS)
+
+test: setup
+	$(PY) -m pytest -n 2 $(PYTEST_ARGS)
+
+lint:
+	$(VENV)/bin/ruff check src tests bench
+	$(VENV)/bin/ruff format --check src tests bench
+
+format:
+	$(VENV)/bin/ruff format src tests bench
+	$(VENV)/bin/ruff check --fix src tests bench
+
+bench: setup
+	$(MAKE) -C bench
+	$(PY) bench/run.py $(BENCH_ARGS)
+
+clean:
+	rm -rf $(VENV) build dist src/*.egg-info .pytest_cache .hypothesis
+	$(MAKE) -C bench clean 2>/dev/null || true
