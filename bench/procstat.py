@@ -63,3 +63,7 @@ def rss_bytes(pid: int) -> int:
             if line.startswith("VmRSS:"):
                 return int(line.split()[1]) * 1024
     raise RuntimeError(f"no VmRSS for pid {pid}")
+
+
+def rss_bytes_self() -> int:
+    return rss_bytes(os.getpid())
