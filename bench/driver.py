@@ -115,6 +115,7 @@ def rss_per_item(spec: ServerSpec, items: int, mem_mb: int, conns: int = 50) -> 
         run_loadgen(server, args, timeout=1800)
         time.sleep(1.0)  # let a background hash-table expansion settle
         after = procstat.rss_bytes(server.pid)
+        pss_after = procstat.pss_tree_bytes(server.pid)
     finally:
         server.stop()
     return {
@@ -124,4 +125,7 @@ def rss_per_item(spec: ServerSpec, items: int, mem_mb: int, conns: int = 50) -> 
         "rss_after": after,
         "bytes_per_item": after / items,
         "delta_bytes_per_item": (after - before) / items,
+        # Differs from rss_after only for a server with several worker processes.
+        "pss_tree_after": pss_after,
+        "pss_tree_bytes_per_item": pss_after / items,
     }

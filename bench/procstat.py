@@ -67,3 +67,19 @@ def rss_bytes(pid: int) -> int:
 
 def rss_bytes_self() -> int:
     return rss_bytes(os.getpid())
+
+
+def pss_tree_bytes(pid: int) -> int:
+    """Proportional set size summed over pid's process tree: memory shared between
+    worker processes (one mmap'd arena) is counted once, not once per process."""
+    total = 0
+    for p in descendants(pid):
+        try:
+            with open(f"/proc/{p}/smaps_rollup", encoding="ascii") as f:
+                for line in f:
+                    if line.startswith("Pss:"):
+                        total += int(line.split()[1]) * 1024
+                        break
+        except (FileNotFoundError, ProcessLookupError):
+            continue
+    return total
