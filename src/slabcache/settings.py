@@ -40,6 +40,8 @@ class Settings:
     prefix_delimiter: str = ":"  # -D
     detail_enabled: bool = False  # -D turns stats detail on
     sasl: bool = False  # -S
+    tls: bool = False  # -Z
+    napi_ids: int = 0  # -N
     auth_file: str | None = None  # -Y
     lock_memory: bool = False  # -k
     enable_coredumps: bool = False  # -r
