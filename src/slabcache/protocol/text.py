@@ -1,0 +1,307 @@
+"""memcached 1.6.18 text protocol framing: bytes in, replies out, no I/O.
+
+Receive buffer plan (h11 style). Operations: append received bytes; find the next "\\n";
+take a command line; take a data block of exactly <bytes>+2; discard a swallowed block.
+Goal: worst case O(n) in bytes received, whatever the fragmentation.
+
+* One `bytearray` plus a read offset `_pos`. Taking a line or a block advances `_pos` and
+  copies only the bytes taken (O(len)).
+* The "\\n" search resumes where the previous one stopped (`_scan`), so a long line
+  arriving byte by byte is scanned once in total: O(len) overall, not O(len^2).
+* A data block is not looked at until all of it has arrived (`_need`): each feed costs
+  O(len(feed)) for the append and O(1) for the check.
+* Swallowed blocks (too large) are dropped as they arrive and never buffered.
+* Compaction (`del buf[:pos]`) runs once per feed, after parsing, and only when something
+  was consumed; it moves the unconsumed tail, which is at most one partial request. The
+  next feed starts at offset 0 and the tail is not moved again until consumed.
+  Every byte is therefore moved at most once by compaction: O(n) overall.
+
+Line-level rules (memcached's tokenizer, line-length guard, HTTP probe, NUL truncation)
+live here; the commands themselves are in handler.py.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from slabcache.protocol.context import LocalContext, ServerContext
+from slabcache.protocol.handler import (
+    BAD_CHUNK,
+    BAD_FORMAT,
+    ERROR,
+    KEY_MAX_LENGTH,
+    STORE_MODES,
+    TOO_LARGE,
+    CommandHandler,
+    StoreMode,
+    _Unsupported,
+)
+from slabcache.protocol.numbers import strtol32, strtoul32, strtoull
+
+MAX_TOKENS = 24  # memcached's tokenizer keeps 23 tokens + a terminal one
+LINE_GUARD = 2048  # more than this buffered without "\n" must be a get/gets, else close
+INT_MAX = (1 << 31) - 1
+
+# argument count rules of 1.6.18's process_command_ascii (ntokens includes the terminal)
+_EXACT = {
+    b"set": (6, 7), b"add": (6, 7), b"replace": (6, 7), b"append": (6, 7),
+    b"prepend": (6, 7), b"cas": (7, 8), b"incr": (4, 5), b"decr": (4, 5),
+    b"touch": (4, 5), b"verbosity": (3, 4), b"cache_memlimit": (3, 4),
+}  # fmt: skip
+_RANGE = {b"delete": (3, 5), b"flush_all": (2, 4)}
+_MIN = {b"get": 3, b"gets": 3, b"gat": 3, b"gats": 3, b"bget": 3, b"lru": 3}
+
+
+def tokenize(line: bytes) -> tuple[list[bytes], bool]:
+    """Space-only tokens, at most 23; the flag says whether more text followed."""
+    toks = [t for t in line.split(b" ") if t]
+    if len(toks) > MAX_TOKENS - 1:
+        return toks[: MAX_TOKENS - 1], True
+    return toks, False
+
+
+class TextProtocol(CommandHandler):
+    """One text-protocol connection. Feed `receive_data`, send `data_to_send()`.
+
+    `max_reqs` (memcached's -R) bounds the commands run per feed; when it is hit,
+    `pending` is True, `ctx.conn_yields` is counted, and the server calls `resume()` after
+    writing the replies. 0 means no bound.
+    """
+
+    def __init__(
+        self,
+        engine: Any,
+        ctx: ServerContext | None = None,
+        cfd: int = 0,
+        max_reqs: int = 0,
+    ) -> None:
+        super().__init__(engine, ctx if ctx is not None else LocalContext(), cfd)
+        self._buf = bytearray()
+        self._pos = 0
+        self._scan = 0  # offset where the next "\n" search starts
+        self._need = 0  # bytes of data block awaited (incl. CRLF)
+        self._pending_store: tuple[Any, ...] | None = None
+        self._swallow = 0  # bytes still to discard
+        self.max_reqs = max_reqs
+        self.pending = False
+        self._dispatch = {
+            b"delete": self.cmd_delete,
+            b"incr": self.cmd_delta,
+            b"decr": self.cmd_delta,
+            b"touch": self.cmd_touch,
+            b"flush_all": self.cmd_flush_all,
+            b"version": self.cmd_version,
+            b"quit": self.cmd_quit,
+            b"verbosity": self.cmd_verbosity,
+            b"shutdown": self.cmd_shutdown,
+            b"cache_memlimit": self.cmd_cache_memlimit,
+            b"slabs": self.cmd_slabs,
+            b"lru": self.cmd_lru,
+            b"lru_crawler": self.cmd_lru_crawler,
+            b"watch": self.cmd_watch,
+            b"stats": self.cmd_stats,
+        }
+
+    # -- public API ----------------------------------------------------------------------
+    def receive_data(self, data: bytes) -> None:
+        if self.closing or self.watcher is not None:
+            return  # memcached stops reading from closing connections and watchers
+        if self._swallow:
+            n = min(self._swallow, len(data))
+            self._swallow -= n
+            data = data[n:]
+        self._buf += data
+        if not self.pending and self._dump is None:
+            self._process()
+
+    def resume(self) -> None:
+        """Continue after a -R yield (or after a metadump finished)."""
+        self.pending = False
+        if self._dump is None:
+            self._process()
+
+    def data_to_send(self) -> bytes:
+        out = b"".join(self._out)
+        self._out.clear()
+        if self._dump is not None:
+            out += self.dump_chunk()
+            if self._dump is None:
+                self._process()
+                out += b"".join(self._out)
+                self._out.clear()
+        return out
+
+    @property
+    def dumping(self) -> bool:
+        """A metadump is streaming: keep calling data_to_send() until False."""
+        return self._dump is not None
+
+    # -- framing -------------------------------------------------------------------------
+    def _process(self) -> None:
+        buf = self._buf
+        pos = self._pos
+        budget = self.max_reqs or -1
+        try:
+            while not self.closing and self.watcher is None and self._dump is None:
+                if self._need:
+                    if len(buf) - pos < self._need:
+                        break
+                    end = pos + self._need
+                    block = bytes(buf[pos:end])
+                    pos = end
+                    self._need = 0
+                    self._finish_store(block)
+                    continue
+                if self._swallow:
+                    n = min(self._swallow, len(buf) - pos)
+                    pos += n
+                    self._swallow -= n
+                    if self._swallow:
+                        break
+                    continue
+                if pos >= len(buf):
+                    break
+                nl = buf.find(b"\n", max(pos, self._scan))
+                if nl < 0:
+                    self._scan = len(buf)
+                    if len(buf) - pos > LINE_GUARD and not self._long_get_ok(pos):
+                        self.closing = True
+                    break
+                if budget == 0:
+                    self.pending = True
+                    self.ctx.conn_yields += 1
+                    break
+                budget -= 1
+                end = nl - 1 if nl > pos and buf[nl - 1] == 13 else nl
+                line = bytes(buf[pos:end])
+                pos = nl + 1
+                self._pos = pos
+                self._command(line)
+                pos = self._pos  # a command may consume its data block itself
+        finally:
+            if pos:
+                del buf[:pos]
+                self._scan = max(0, self._scan - pos)
+            self._pos = 0
+
+    def _long_get_ok(self, pos: int) -> bool:
+        head = bytes(self._buf[pos : pos + 110])
+        stripped = head.lstrip(b" ")
+        if len(head) - len(stripped) > 100:
+            return False
+        return stripped.startswith(b"get ") or stripped.startswith(b"gets ")
+
+    # -- commands ------------------------------------------------------------------------
+    def _command(self, line: bytes) -> None:
+        if b"\0" in line:
+            line = line[: line.find(b"\0")]  # memcached parses the line with strlen()
+        # hot path: single- or multi-key get straight from the line to the engine
+        if line[:4] == b"get ":
+            keys = [k for k in line[4:].split(b" ") if k]
+            if keys:
+                self.retrieve(keys, False, None)
+                return
+        toks, more = tokenize(line)
+        ntok = MAX_TOKENS if more else len(toks) + 1
+        if ntok < 2 or len(toks[0]) < 2:
+            self._out.append(ERROR)
+            return
+        cmd = toks[0]
+        rule = _EXACT.get(cmd)
+        if rule is not None:
+            if ntok not in rule:
+                self._out.append(ERROR)
+                return
+        elif cmd in _RANGE:
+            lo, hi = _RANGE[cmd]
+            if not lo <= ntok <= hi:
+                self._out.append(ERROR)
+                return
+        elif cmd in _MIN and ntok < _MIN[cmd]:
+            self._out.append(ERROR)
+            return
+        if cmd in STORE_MODES:
+            self._storage(cmd, toks)
+        elif cmd in (b"get", b"bget", b"gets", b"gat", b"gats"):
+            self._get_family(cmd, line)
+        else:
+            fn = self._dispatch.get(cmd)
+            if fn is None:
+                if toks[-1].startswith(b"HTTP/"):
+                    self.closing = True  # an HTTP client: close without a reply
+                else:
+                    self._out.append(ERROR)
+                return
+            try:
+                fn(toks, ntok)
+            except _Unsupported:
+                self._out.append(ERROR)
+
+    def _get_family(self, cmd: bytes, line: bytes) -> None:
+        toks = [t for t in line.split(b" ") if t]  # retrieval takes any number of keys
+        exptime = None
+        keys = toks[1:]
+        if cmd in (b"gat", b"gats"):
+            exptime = strtol32(toks[1])
+            if exptime is None:
+                self._out.append(b"CLIENT_ERROR invalid exptime argument\r\n")
+                return
+            keys = toks[2:]
+        self.retrieve(keys, cmd in (b"gets", b"gats"), exptime)
+
+    def _storage(self, cmd: bytes, t: list[bytes]) -> None:
+        """set/add/replace/append/prepend/cas: parse, then read or swallow the data block."""
+        nr = t[-1] == b"noreply"
+        key = t[1]
+        if len(key) > KEY_MAX_LENGTH:
+            # 1.6.18 does not swallow the data block here: it is parsed as a command
+            return self._reply(BAD_FORMAT, nr)
+        flags = strtoul32(t[2])
+        exptime = strtol32(t[3])
+        vlen = strtol32(t[4])
+        if flags is None or exptime is None or vlen is None:
+            return self._reply(BAD_FORMAT, nr)
+        cas = None
+        if cmd == b"cas":
+            cas = strtoull(t[5])
+            if cas is None:
+                return self._reply(BAD_FORMAT, nr)
+        if vlen < 0 or vlen > INT_MAX - 2:
+            return self._reply(BAD_FORMAT, nr)
+        mode = STORE_MODES[cmd]
+        ctx = self.ctx
+        if ctx.detail_enabled:
+            ctx.prefix_stats.record(key, ctx.settings.prefix_delimiter.encode(), 2)
+        nbytes = vlen + 2
+        if self.item_too_large(len(key), flags, nbytes):
+            self._reply(TOO_LARGE, nr)
+            self.store_rejected(mode, key, flags, vlen)
+            self._skip(nbytes)
+            return
+        buf = self._buf
+        pos = self._pos
+        if len(buf) - pos >= nbytes:  # hot path: the block is already here
+            block = bytes(buf[pos : pos + nbytes])
+            self._pos = pos + nbytes
+            self._pending_store = (mode, key, flags, exptime, cas, nr)
+            self._finish_store(block)
+        else:
+            self._pending_store = (mode, key, flags, exptime, cas, nr)
+            self._need = nbytes
+
+    def _skip(self, n: int) -> None:
+        avail = len(self._buf) - self._pos
+        take = min(n, avail)
+        self._pos += take
+        self._swallow = n - take
+
+    def _finish_store(self, block: bytes) -> None:
+        mode, key, flags, exptime, cas, nr = self._pending_store  # type: ignore[misc]
+        self._pending_store = None
+        if block[-2:] != b"\r\n":
+            self._reply(BAD_CHUNK, nr)
+            return
+        self.store(mode, key, flags, exptime, block[:-2], cas, nr)
+
+
+__all__ = ["StoreMode", "TextProtocol", "tokenize"]
