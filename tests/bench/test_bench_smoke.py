@@ -17,7 +17,9 @@ ROOT = Path(__file__).resolve().parents[2]
 BENCH = ROOT / "bench"
 LOADGEN = BENCH / "loadgen"
 WORKLOADS = ("getset", "multiget", "pipeget", "setmix", "mg")
-SLABCACHE_SERVES = (ROOT / "src" / "slabcache" / "__main__.py").exists()
+# The server serves once its entry point, engine, codec and server layers all exist.
+_SERVER_PARTS = ("__main__.py", "engine/store.py", "protocol/text.py", "server/app.py")
+SLABCACHE_SERVES = all((ROOT / "src" / "slabcache" / p).exists() for p in _SERVER_PARTS)
 
 
 @pytest.fixture(scope="module")
