@@ -5,8 +5,10 @@ with misses or wrong values. No timing is asserted: the machine is shared and no
 from __future__ import annotations
 
 import json
+import socket
 import subprocess
 import sys
+import threading
 from pathlib import Path
 
 import pytest
@@ -114,3 +116,42 @@ def test_loadgen_preload_verifies_every_key(loadgen: Path, server_factory: Serve
     )
     assert proc.returncode == 3
     assert "preload verify failed" in proc.stderr
+
+
+def test_loadgen_hard_time_bound(loadgen: Path) -> None:
+    # A server that accepts and never answers: the loadgen ends on its deadline anyway
+    # and reports every batch still in flight as a timeout.
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen(64)
+    port = listener.getsockname()[1]
+    accepted: list[socket.socket] = []
+    stop = threading.Event()
+
+    def accept() -> None:
+        listener.settimeout(0.1)
+        while not stop.is_set():
+            try:
+                accepted.append(listener.accept()[0])
+            except TimeoutError:
+                continue
+
+    t = threading.Thread(target=accept, daemon=True)
+    t.start()
+    try:
+        rc, res, err = run_loadgen(loadgen, port, "-w", "mg", "-c", "4", "-d", "0.2", "-P", "0")
+        assert rc == 1 and res["timeouts"] == 4 and res["ops"] == 0
+        assert "rejected" in err
+        proc = subprocess.run(
+            [str(loadgen), "-p", str(port), "-w", "getset", "-c", "4", "-T", "0.5"],
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+        assert proc.returncode == 3 and "preload failed" in proc.stderr
+    finally:
+        stop.set()
+        t.join()
+        for s in accepted:
+            s.close()
+        listener.close()
