@@ -1,0 +1,689 @@
+"""Engine: the public operations on memcached's memory model (do_item_get, do_store_item, ...).
+
+Reads and writes go straight to the arena mmap; the get and store paths are written for speed
+(locals, precompiled structs, inlined hash lookup and free-list pop) and say so.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import enum
+from bisect import bisect_left
+
+from .arena import Arena
+from .clock import Clock, ManualClock
+from .config import REALTIME_MAXDELTA, EngineConfig
+from .hashing import HashFn, hash_function
+from .index import HashIndex
+from .items import (
+    CHUNK_HDR,
+    CLSID_MASK,
+    COLD_LRU,
+    H16,
+    I32,
+    ITEM_ACTIVE,
+    ITEM_CAS,
+    ITEM_CFLAGS,
+    ITEM_CHUNK,
+    ITEM_CHUNKED,
+    ITEM_FETCHED,
+    ITEM_LINKED,
+    LRU_MASK,
+    META,
+    NEWHDR,
+    OFF_CAS,
+    OFF_CHUNK_USED,
+    OFF_FLAGS,
+    OFF_HNEXT,
+    OFF_TIME,
+    Q,
+)
+from .lru import LruMixin
+from .maintainer import MaintainerMixin
+from .slabclass import build_classes
+from .stats import StatsMixin
+
+M32 = 0xFFFFFFFF
+M64 = 0xFFFFFFFFFFFFFFFF
+MEMLIMIT_MIN_MB = 8
+_SPACE = b" \t\n\v\f\r"
+
+
+class StoreMode(enum.Enum):
+    SET = 1
+    ADD = 2
+    REPLACE = 3
+    APPEND = 4
+    PREPEND = 5
+    CAS = 6
+
+
+class StoreResult(enum.Enum):
+    STORED = 1
+    NOT_STORED = 2
+    EXISTS = 3
+    NOT_FOUND = 4
+    TOO_LARGE = 5
+    NO_MEMORY = 6
+
+
+class DeltaResult(enum.Enum):
+    OK = 1
+    NOT_FOUND = 2
+    NON_NUMERIC = 3
+    NO_MEMORY = 4
+
+
+def parse_u64(data: bytes) -> int | None:
+    """memcached's safe_strtoull on a stored value (which is followed by CRLF)."""
+    n = len(data)
+    i = 0
+    while i < n and data[i] in _SPACE:
+        i += 1
+    neg = False
+    if i < n and data[i] in b"+-":
+        neg = data[i] == 45
+        i += 1
+    j = i
+    while j < n and 48 <= data[j] <= 57:
+        j += 1
+    if j == i:
+        return None
+    if j < n and data[j] not in _SPACE and data[j] != 0:
+        return None
+    v = int(data[i:j])
+    if v > M64:
+        return None  # ERANGE
+    if neg:
+        v = -v & M64  # strtoull negates; a "negative" result is refused
+        if v >> 63:
+            return None
+    return v
+
+
+_SET, _ADD, _REPLACE, _APPEND, _PREPEND, _CAS = (
+    StoreMode.SET,
+    StoreMode.ADD,
+    StoreMode.REPLACE,
+    StoreMode.APPEND,
+    StoreMode.PREPEND,
+    StoreMode.CAS,
+)
+_STORED, _NOT_STORED, _EXISTS, _NOT_FOUND = (
+    StoreResult.STORED,
+    StoreResult.NOT_STORED,
+    StoreResult.EXISTS,
+    StoreResult.NOT_FOUND,
+)
+
+
+class Engine(LruMixin, StatsMixin, MaintainerMixin):
+    def __init__(
+        self,
+        config: EngineConfig | None = None,
+        clock: Clock | ManualClock | None = None,
+        hash_fn: HashFn | None = None,
+    ) -> None:
+        cfg = dataclasses.replace(config) if config is not None else EngineConfig()
+        self.cfg = cfg
+        self.clock = clock if clock is not None else Clock()
+        self._hash: HashFn = hash_fn if hash_fn is not None else hash_function(cfg.hash_algorithm)
+        self._classes = build_classes(cfg)
+        self._sizes = list(self._classes.sizes)
+        self._power_largest = self._classes.power_largest
+        self._arena = Arena(cfg, self._classes)
+        self._mm = self._arena.mm
+        self._use_cas = cfg.use_cas
+        self._key_off = 56 if cfg.use_cas else 48
+        self._base_ntotal = 49 + (8 if cfg.use_cas else 0)
+        self._chunk_max = cfg.slab_chunk_max
+        self._index = HashIndex(lambda: self._mm, self._key_off, cfg.hashpower_init)
+        self._segmented = cfg.lru_segmented and cfg.lru_maintainer
+        self._temp_lru = cfg.temp_lru
+        self._temporary_ttl = cfg.temporary_ttl
+        self._evict_to_free = cfg.evict_to_free
+        self._oldest_live: int | None = None
+        self._oldest_cas: int | None = None
+        self._next_cas = 1
+        self._bytes = 0
+        self._curr_items = 0
+        self._lru_init()
+        self._stats_init()
+        self._maintainer_init()
+        if cfg.track_sizes:
+            self.sizes_enable()
+
+    # -- helpers -----------------------------------------------------------------------------
+
+    def _realtime(self, exptime: int) -> int:
+        """Client exptime -> relative time: <= 30 days relative, above absolute, < 0 expired."""
+        if exptime == 0:
+            return 0
+        if exptime < 0:
+            return 1
+        if exptime > REALTIME_MAXDELTA:
+            started = self.clock.process_started
+            return 1 if exptime <= started else (exptime - started) & M32
+        return (exptime + self.clock.now) & M32
+
+    def _find_live(self, key: bytes, hv: int) -> int:
+        """do_item_get without the bump: dead items found are unlinked and counted."""
+        off = self._index.find(key, hv)
+        if not off:
+            return 0
+        t, exptime, _nb, _ref, _fl, _cid, _nk = META.unpack_from(self._mm, off + OFF_TIME)
+        if self._oldest_live is not None and self._is_flushed(t, self._item_cas(off)):
+            self._item_unlink(off, hv)
+            self._g["get_flushed"] += 1
+            return 0
+        if exptime and exptime <= self.clock.now:
+            self._item_unlink(off, hv)
+            self._g["get_expired"] += 1
+            return 0
+        return off
+
+    def _bump(self, off: int, fl: int, cid: int) -> None:
+        """do_item_bump: FETCHED on the 1st hit, ACTIVE on the 2nd (COLD goes async to WARM)."""
+        mm = self._mm
+        if self._segmented:
+            if fl & ITEM_ACTIVE:
+                return
+            if not fl & ITEM_FETCHED:
+                H16.pack_into(mm, off + OFF_FLAGS, fl | ITEM_FETCHED)
+                return
+            H16.pack_into(mm, off + OFF_FLAGS, fl | ITEM_ACTIVE)
+            if cid & LRU_MASK != COLD_LRU:
+                I32.pack_into(mm, off + OFF_TIME, self.clock.now)
+            elif not self._bump_async(off):
+                H16.pack_into(mm, off + OFF_FLAGS, fl)
+        else:
+            if not fl & ITEM_FETCHED:
+                H16.pack_into(mm, off + OFF_FLAGS, fl | ITEM_FETCHED)
+            self._item_update(off)
+
+    def _read_data(self, off: int, fl: int, doff: int, nbytes: int) -> bytes:
+        mm = self._mm
+        if not fl & ITEM_CHUNKED:
+            return mm[doff : doff + nbytes]
+        parts = []
+        ch = Q.unpack_from(mm, doff)[0]
+        while ch:
+            used = I32.unpack_from(mm, ch + OFF_CHUNK_USED)[0]
+            parts.append(mm[ch + 48 : ch + 48 + used])
+            ch = Q.unpack_from(mm, ch)[0]
+        return b"".join(parts)
+
+    def _value(self, off: int) -> tuple[int, bytes, int]:
+        """(client flags, data with CRLF, cas) of an item."""
+        mm = self._mm
+        _t, _e, nbytes, _r, fl, _c, nk = META.unpack_from(mm, off + OFF_TIME)
+        p = off + self._key_off + nk + 1
+        if fl & ITEM_CFLAGS:
+            flags = I32.unpack_from(mm, p)[0]
+            p += 4
+        else:
+            flags = 0
+        cas = Q.unpack_from(mm, off + OFF_CAS)[0] if self._use_cas else 0
+        return flags, self._read_data(off, fl, p, nbytes), cas
+
+    # -- allocation ----------------------------------------------------------------------------
+
+    def _item_alloc(
+        self, key: bytes, flags: int, exptime: int, data: bytes, ntotal: int
+    ) -> int | None:
+        """do_item_alloc + copy in key, flags and data (+CRLF). None when memory is refused."""
+        nkey = len(key)
+        nbytes = len(data) + 2
+        mm = self._mm
+        it_flags = (ITEM_CAS if self._use_cas else 0) | (ITEM_CFLAGS if flags else 0)
+        if ntotal <= self._chunk_max:
+            cls = bisect_left(self._sizes, ntotal, 1)
+            arena = self._arena
+            head = arena.free_head[cls]
+            if head and self._segmented:
+                # hot path: inline free-list pop (what the first alloc round would do)
+                nxt = Q.unpack_from(mm, head)[0]
+                arena.free_head[cls] = nxt
+                if nxt:
+                    Q.pack_into(mm, nxt + 8, 0)
+                arena.sl_curr[cls] -= 1
+                off = head
+            else:
+                got = self._alloc_pull(ntotal, cls)
+                if got is None:
+                    return None
+                off = got
+            NEWHDR.pack_into(
+                mm,
+                off + OFF_TIME,
+                self.clock.now,
+                exptime,
+                nbytes,
+                1,
+                it_flags,
+                cls | self._entry_lru(exptime),
+                nkey,
+                cls,
+            )
+            p = off + self._key_off
+            mm[p : p + nkey] = key
+            p += nkey
+            mm[p] = 0
+            if flags:
+                I32.pack_into(mm, p + 1, flags)
+                p += 5
+            else:
+                p += 1
+            end = p + nbytes - 2
+            mm[p:end] = data
+            mm[end : end + 2] = b"\r\n"
+            return off
+        return self._chunked_alloc(key, flags, exptime, data, it_flags)
+
+    def _chunked_alloc(
+        self, key: bytes, flags: int, exptime: int, data: bytes, it_flags: int
+    ) -> int | None:
+        """A header item in a small class plus a chain of data chunks (items.c, 1.4.29+)."""
+        classes = self._classes
+        mm = self._mm
+        nkey = len(key)
+        htotal = nkey + 1 + (4 if flags else 0) + 48 + 48 + (8 if self._use_cas else 0)
+        hdr_cls = classes.clsid(htotal)
+        assert hdr_cls is not None
+        off = self._alloc_pull(htotal, hdr_cls)
+        if off is None:
+            return None
+        pl = self._power_largest
+        NEWHDR.pack_into(
+            mm,
+            off + OFF_TIME,
+            self.clock.now,
+            exptime,
+            len(data) + 2,
+            1,
+            it_flags | ITEM_CHUNKED,
+            pl | self._entry_lru(exptime),
+            nkey,
+            hdr_cls,
+        )
+        p = off + self._key_off
+        mm[p : p + nkey] = key
+        p += nkey
+        mm[p] = 0
+        if flags:
+            I32.pack_into(mm, p + 1, flags)
+            p += 5
+        else:
+            p += 1
+        CHUNK_HDR.pack_into(mm, p, 0, 0, off, 0, 0, 0, ITEM_CHUNK, hdr_cls)
+        payload = memoryview(data + b"\r\n")
+        pos = 0
+        prev = p  # the header's embedded item_chunk starts the chain
+        chunk_max = self._chunk_max
+        while pos < len(payload):
+            size = min(len(payload) - pos + 48, chunk_max)
+            ccls = classes.clsid(size)
+            assert ccls is not None
+            ch = self._alloc_pull(size, ccls)
+            if ch is None and size != chunk_max:
+                size, ccls = chunk_max, pl
+                ch = self._alloc_pull(size, ccls)
+            if ch is None:
+                Q.pack_into(mm, prev, 0)
+                self._item_free(off)
+                return None
+            used = min(size - 48, len(payload) - pos)
+            CHUNK_HDR.pack_into(mm, ch, 0, 0 if prev == p else prev, off, size - 48, used, 0,
+                                ITEM_CHUNK, ccls)  # fmt: skip
+            mm[ch + 48 : ch + 48 + used] = payload[pos : pos + used]
+            Q.pack_into(mm, prev, ch)
+            prev = ch
+            pos += used
+        return off
+
+    def _item_link(self, off: int, hv: int) -> None:
+        """do_item_link: LINKED, fresh CAS, into the hash and the LRU head, counters."""
+        mm = self._mm
+        fl = H16.unpack_from(mm, off + OFF_FLAGS)[0] | ITEM_LINKED
+        H16.pack_into(mm, off + OFF_FLAGS, fl)
+        if self._use_cas:
+            Q.pack_into(mm, off + OFF_CAS, self._next_cas)
+            self._next_cas += 1
+        # hot path: inline HashIndex.insert for the common non-expanding case
+        idx = self._index
+        if idx.expanding:
+            table, b = idx.bucket_of(hv)
+        else:
+            table, b = idx.primary, hv & idx.mask
+        Q.pack_into(mm, off + OFF_HNEXT, table[b])
+        table[b] = off
+        idx.hash_items += 1
+        ntotal = self._item_ntotal(off)
+        self._link_q(off, mm[off + 40], ntotal)
+        self._bytes += ntotal
+        self._curr_items += 1
+        self._g["total_items"] += 1
+        if self._sizes_hist is not None:
+            self._sizes_add(off, ntotal)
+
+    def _item_replace(self, old: int, new: int, hv: int) -> None:
+        self._item_unlink(old, hv)
+        self._item_link(new, hv)
+
+    # -- public operations -------------------------------------------------------------------
+
+    def get(self, key: bytes) -> tuple[int, bytes, int] | None:
+        # hot path: hash lookup, liveness checks, bump and value read inlined
+        g = self._g
+        g["cmd_get"] += 1
+        hv = self._hash(key)
+        idx = self._index
+        if idx.expanding:
+            table, b = idx.bucket_of(hv)
+        else:
+            table, b = idx.primary, hv & idx.mask
+        mm = self._mm
+        off = table[b]
+        nk = len(key)
+        ko = self._key_off
+        while off:
+            if mm[off + 41] == nk and mm[off + ko : off + ko + nk] == key:
+                break
+            off = Q.unpack_from(mm, off + 16)[0]
+        else:
+            g["get_misses"] += 1
+            return None
+        t, exptime, nbytes, _ref, fl, cid, _nk = META.unpack_from(mm, off + 24)
+        cas = Q.unpack_from(mm, off + 48)[0] if self._use_cas else 0
+        if self._oldest_live is not None and self._is_flushed(t, cas):
+            self._item_unlink(off, hv)
+            g["get_flushed"] += 1
+            g["get_misses"] += 1
+            return None
+        if exptime and exptime <= self.clock.now:
+            self._item_unlink(off, hv)
+            g["get_expired"] += 1
+            g["get_misses"] += 1
+            return None
+        if not fl & ITEM_ACTIVE or not self._segmented:
+            self._bump(off, fl, cid)
+        self._lru_hits[cid] += 1
+        p = off + ko + nk + 1
+        if fl & ITEM_CFLAGS:
+            flags = I32.unpack_from(mm, p)[0]
+            p += 4
+        else:
+            flags = 0
+        if fl & ITEM_CHUNKED:
+            return flags, self._read_data(off, fl, p, nbytes), cas
+        return flags, mm[p : p + nbytes], cas
+
+    def _touch(self, key: bytes, exptime: int) -> int:
+        """do_item_touch: fetch with bump, then the new exptime."""
+        hv = self._hash(key)
+        off = self._find_live(key, hv)
+        if off:
+            mm = self._mm
+            _t, _e, _nb, _r, fl, cid, _nk = META.unpack_from(mm, off + OFF_TIME)
+            self._bump(off, fl, cid)
+            I32.pack_into(mm, off + 28, self._realtime(exptime))
+        return off
+
+    def gat(self, key: bytes, exptime: int) -> tuple[int, bytes, int] | None:
+        g = self._g
+        g["cmd_get"] += 1
+        g["cmd_touch"] += 1
+        off = self._touch(key, exptime)
+        if not off:
+            g["touch_misses"] += 1
+            return None
+        self._sstats["touch_hits"][self._mm[off + 40] & CLSID_MASK] += 1
+        return self._value(off)
+
+    def touch(self, key: bytes, exptime: int) -> bool:
+        g = self._g
+        g["cmd_touch"] += 1
+        off = self._touch(key, exptime)
+        if not off:
+            g["touch_misses"] += 1
+            return False
+        self._sstats["touch_hits"][self._mm[off + 40] & CLSID_MASK] += 1
+        return True
+
+    def store(
+        self,
+        mode: StoreMode,
+        key: bytes,
+        flags: int,
+        exptime: int,
+        value: bytes,
+        cas_in: int | None = None,
+    ) -> StoreResult:
+        # hot path for SET: alloc + copy, lookup, replace/link
+        ntotal = self._base_ntotal + len(key) + len(value) + 2 + (4 if flags else 0)
+        exp = self._realtime(exptime) if exptime else 0
+        hv = self._hash(key)
+        off = (
+            self._item_alloc(key, flags, exp, value, ntotal)
+            if ntotal <= (self.cfg.item_size_max)
+            else None
+        )
+        if off is None:
+            g = self._g
+            if ntotal > self.cfg.item_size_max:
+                g["store_too_large"] += 1
+                res = StoreResult.TOO_LARGE
+            else:
+                g["store_no_memory"] += 1
+                res = StoreResult.NO_MEMORY
+            if mode is _SET:
+                # a failed SET must not leave the old value behind
+                old = self._find_live(key, hv)
+                if old:
+                    self._item_unlink(old, hv)
+            return res
+        mm = self._mm
+        self._set_cmds[mm[off + 40] & CLSID_MASK] += 1
+        old = self._find_live(key, hv)
+        if not old:
+            if mode is _SET or mode is _ADD:
+                self._item_link(off, hv)
+                return _STORED
+            self._item_release(off)
+            if mode is _CAS:
+                self._g["cas_misses"] += 1
+                return _NOT_FOUND
+            return _NOT_STORED
+        if mode is _SET or mode is _REPLACE:
+            self._item_replace(old, off, hv)
+            return _STORED
+        self._item_hold(old)
+        try:
+            return self._store_existing(mode, key, off, old, hv, cas_in)
+        finally:
+            self._item_release(old)
+
+    def _store_existing(
+        self, mode: StoreMode, key: bytes, off: int, old: int, hv: int, cas_in: int | None
+    ) -> StoreResult:
+        mm = self._mm
+        old_cas = self._item_cas(old)
+        it_cas = cas_in if (cas_in is not None and self._use_cas) else 0
+        old_cls = mm[old + 40] & CLSID_MASK
+        if mode is _ADD:
+            self._item_update(old)
+            self._item_release(off)
+            return _NOT_STORED
+        if mode is _CAS:
+            if it_cas != 0 and it_cas == old_cas:
+                self._sstats["cas_hits"][old_cls] += 1
+                self._item_replace(old, off, hv)
+                return _STORED
+            self._sstats["cas_badval"][old_cls] += 1
+            self._item_release(off)
+            return _EXISTS
+        # APPEND / PREPEND: a CAS given must match; keep the old flags and exptime
+        if it_cas != 0 and it_cas != old_cas:
+            self._item_release(off)
+            return _EXISTS
+        flags, old_data, _cas = self._value(old)
+        _f, new_data, _c = self._value(off)
+        self._item_release(off)
+        if mode is _APPEND:
+            data = old_data[:-2] + new_data[:-2]
+        else:
+            data = new_data[:-2] + old_data[:-2]
+        exptime = I32.unpack_from(mm, old + 28)[0]
+        ntotal = self._base_ntotal + len(key) + len(data) + 2 + (4 if flags else 0)
+        if ntotal > self.cfg.item_size_max:
+            return _NOT_STORED
+        new = self._item_alloc(key, flags, exptime, data, ntotal)
+        if new is None:
+            return _NOT_STORED
+        self._item_replace(old, new, hv)
+        return _STORED
+
+    def delete(self, key: bytes) -> bool:
+        hv = self._hash(key)
+        off = self._find_live(key, hv)
+        if not off:
+            self._g["delete_misses"] += 1
+            return False
+        self._sstats["delete_hits"][self._mm[off + 40] & CLSID_MASK] += 1
+        self._item_unlink(off, hv)
+        return True
+
+    def delta(self, key: bytes, incr: bool, amount: int) -> tuple[DeltaResult, bytes | None]:
+        """do_add_delta: in place (space padded) when the number is not longer, else new item."""
+        hv = self._hash(key)
+        off = self._find_live(key, hv)
+        if not off:
+            self._g["incr_misses" if incr else "decr_misses"] += 1
+            return DeltaResult.NOT_FOUND, None
+        mm = self._mm
+        _t, _e, nbytes, _ref, fl, cid, nk = META.unpack_from(mm, off + OFF_TIME)
+        if nbytes <= 2 or fl & ITEM_CHUNKED:
+            return DeltaResult.NON_NUMERIC, None
+        flags, data, _cas = self._value(off)
+        value = parse_u64(data[:-2])
+        if value is None:
+            return DeltaResult.NON_NUMERIC, None
+        value = (value + amount) & M64 if incr else max(value - amount, 0)
+        cls = cid & CLSID_MASK
+        self._sstats["incr_hits" if incr else "decr_hits"][cls] += 1
+        buf = b"%d" % value
+        res = len(buf)
+        self._item_hold(off)
+        try:
+            ref = H16.unpack_from(mm, off + 36)[0]
+            if res + 2 <= nbytes and ref == 2:
+                ntotal = self._item_ntotal(off)
+                if self._sizes_hist is not None:
+                    self._sizes_remove(off, ntotal)
+                if self._use_cas:
+                    Q.pack_into(mm, off + OFF_CAS, self._next_cas)
+                    self._next_cas += 1
+                if self._sizes_hist is not None:
+                    self._sizes_add(off, ntotal)
+                doff = self._item_data_off(off)
+                mm[doff : doff + nbytes - 2] = buf.ljust(nbytes - 2)
+                self._item_update(off)
+            else:
+                exptime = I32.unpack_from(mm, off + 28)[0]
+                ntotal = self._base_ntotal + nk + res + 2 + (4 if flags else 0)
+                new = self._item_alloc(key, flags, exptime, buf, ntotal)
+                if new is None:
+                    return DeltaResult.NO_MEMORY, None
+                self._item_replace(off, new, hv)
+        finally:
+            self._item_release(off)
+        return DeltaResult.OK, buf
+
+    def flush_all(self, delay: int = 0) -> None:
+        """Sets oldest_live (and oldest_cas); items die lazily on access, tail pull or crawl."""
+        self._g["cmd_flush"] += 1
+        now = self.clock.now
+        new_oldest = self._realtime(delay) if delay > 0 else now
+        if self._use_cas:
+            self._oldest_live = new_oldest - 1
+            if self._oldest_live <= now:
+                self._oldest_cas = self._next_cas
+                self._next_cas += 1
+        else:
+            self._oldest_live = new_oldest
+
+    # -- background ----------------------------------------------------------------------------
+
+    def tick(self) -> None:
+        """Once per clock second: hash growth check, then the extensions' schedules."""
+        idx = self._index
+        if self.cfg.hash_expand and not idx.expanding and idx.hash_items > (idx.mask + 1) * 3 // 2:
+            idx.start_expand()
+        self._tick_extensions()
+
+    def _tick_extensions(self) -> None:
+        """Extension point: crawler scheduling and automove decisions hook in here."""
+
+    def run_background(self, budget: int = 1000) -> int:
+        """Bounded background work: hash expansion, LRU maintainer, then extensions."""
+        work = self._index.expand_step(self._hash, budget)
+        if work < budget:
+            work += self._run_maintainer(budget - work)
+        if work < budget:
+            work += self._background_extensions(budget - work)
+        return work
+
+    def _background_extensions(self, budget: int) -> int:
+        """Extension point: the LRU crawler and the slab page mover add their slices here."""
+        return 0
+
+    # -- admin -------------------------------------------------------------------------------
+
+    def lru_tune(self, hot_pct: int, warm_pct: int, hot_factor: float, warm_factor: float) -> str:
+        if hot_pct + warm_pct > 80:
+            return "ERROR hot and warm pcts must not exceed 80"
+        if hot_factor <= 0 or warm_factor <= 0:
+            return "ERROR hot/warm age factors must be greater than 0"
+        c = self.cfg
+        c.hot_lru_pct, c.warm_lru_pct = hot_pct, warm_pct
+        c.hot_max_factor, c.warm_max_factor = hot_factor, warm_factor
+        return "OK"
+
+    def lru_mode(self, mode: str) -> str:
+        if not self.cfg.lru_maintainer or mode not in ("flat", "segmented"):
+            return "ERROR"
+        self._segmented = mode == "segmented"
+        return "OK"
+
+    def lru_temp_ttl(self, ttl: int) -> str:
+        if not self.cfg.lru_maintainer:
+            return "ERROR"
+        if ttl < 0:
+            self._temp_lru = False
+        else:
+            self._temp_lru = True
+            self._temporary_ttl = ttl
+        return "OK"
+
+    def cache_memlimit(self, mb: int) -> str:
+        if mb < MEMLIMIT_MIN_MB:
+            return "MEMLIMIT_TOO_SMALL cannot set maxbytes to less than 8m"
+        if mb > 1_000_000_000:
+            return "MEMLIMIT_ADJUST_FAILED input value is megabytes not bytes"
+        if self._arena.prealloc:
+            return "MEMLIMIT_ADJUST_FAILED out of bounds or unable to adjust"
+        self._arena.mem_limit = mb * 1024 * 1024
+        self.cfg.maxbytes = self._arena.mem_limit
+        self._arena.release_pool_pages()
+        return "OK"
+
+    # -- introspection for tests and the other background modules ----------------------------
+
+    @property
+    def curr_items(self) -> int:
+        return self._curr_items
+
+    def item_lru(self, key: bytes) -> int | None:
+        """The sub-LRU (HOT 0, WARM 64, COLD 128, TEMP 192) an item is in, without touching it."""
+        off = self._index.find(key, self._hash(key))
+        return self._mm[off + 40] & LRU_MASK if off else None
