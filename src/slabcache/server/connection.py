@@ -1,39 +1,42 @@
 """One client connection: bytes from the socket into the codec, its replies back out.
 
-Hot path (data_received): feed the codec, one joined write per read. Backpressure: when the
-transport's write buffer passes the high-water mark, reading pauses and input already read
-is held back unparsed, so a client that does not read its replies costs at most the
-high-water mark plus one slice of replies, and never delays anyone else.
+Hot path (data_received): feed the codec, one joined write per read.
+
+Fairness and backpressure. The codec runs at most `max_reqs` commands per feed (memcached's
+-R); when it stops early (`pending`) or streams a metadump (`dumping`), reading pauses and
+the rest runs in a later loop iteration, so other connections get their turn in between.
+When the transport's write buffer passes the high-water mark, nothing more is run for this
+connection until the client drains it: a client that does not read its replies costs at most
+the high-water mark plus one step of replies, and never delays anyone else. A step whose
+replies are very large (multigets of big values) drops this connection's budget to one
+command per step; it doubles back to -R as replies shrink.
 """
 
 from __future__ import annotations
 
 import asyncio
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from slabcache.protocol.context import Watcher
     from slabcache.server.state import ServerState
 
-# Input is fed to the codec in slices of at most this many bytes; a slice whose replies are
-# much larger than itself (multigets of big values) shrinks the next one, down to MIN_SLICE.
-MAX_SLICE = 64 * 1024
-MIN_SLICE = 64
-TARGET_OUT = 256 * 1024
 WRITE_HIGH = 1024 * 1024
 WRITE_LOW = 256 * 1024
+LARGE_STEP = 256 * 1024  # replies per step above this shrink the per-step budget
 
 
 class Connection(asyncio.Protocol):
     __slots__ = (
-        "_slice",
+        "_cont",
+        "_reading_paused",
         "_watch_flush",
         "addr",
         "codec",
         "fd",
         "last_cmd",
         "listen_addr",
-        "pending",
+        "max_reqs",
         "state",
         "transport",
         "watcher",
@@ -45,88 +48,113 @@ class Connection(asyncio.Protocol):
         self.fd = fd
         self.addr = addr
         self.listen_addr = listen_addr
-        self.transport: asyncio.Transport | None = None
+        self.transport: Any = None
+        self.max_reqs = state.settings.reqs_per_event
         self.codec = state.new_codec(self)
         self.last_cmd = state.clock.now
-        self.pending: bytes = b""
         self.write_paused = False
         self.watcher: Watcher | None = None
+        self._reading_paused = False
+        self._cont: asyncio.Handle | None = None
         self._watch_flush: asyncio.Handle | None = None
-        self._slice = MAX_SLICE
 
     # -- asyncio.Protocol -------------------------------------------------------------------
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        self.transport = transport  # type: ignore[assignment]  # uvloop's are not subclasses
-        transport.set_write_buffer_limits(high=WRITE_HIGH, low=WRITE_LOW)
+        self.transport = transport  # uvloop's transports are not asyncio.Transport subclasses
+        transport.set_write_buffer_limits(high=WRITE_HIGH, low=WRITE_LOW)  # type: ignore[attr-defined]
         self.state.conn_opened(self)
 
     def connection_lost(self, exc: Exception | None) -> None:
+        if self._cont is not None:
+            self._cont.cancel()
+            self._cont = None
         self.state.conn_closed(self)
-        self.pending = b""
 
     def data_received(self, data: bytes) -> None:
-        # Hot path: the common read is small and produces a small reply.
+        # Hot path: one feed, one joined write.
         state = self.state
         state.bytes_read += len(data)
         self.last_cmd = state.clock.now
-        if self.pending or self.write_paused:
-            self.pending += data
-            if self.write_paused:
-                return
-            data, self.pending = self.pending, b""
-        if len(data) <= self._slice:
-            self._feed(data)
-        else:
-            self._feed_sliced(data)
+        codec = self.codec
+        codec.receive_data(data)
+        out = codec.data_to_send()
+        if out:
+            state.bytes_written += len(out)
+            self.transport.write(out)
+            if len(out) > LARGE_STEP:
+                self._shrink()
+        if codec.closing:
+            self.transport.close()
+        elif codec.pending or codec.dumping:
+            self._defer()
 
     def pause_writing(self) -> None:
         self.write_paused = True
-        if self.transport is not None:
-            self.transport.pause_reading()
+        self._pause_reading()
 
     def resume_writing(self) -> None:
         self.write_paused = False
         transport = self.transport
         if transport is None or transport.is_closing():
             return
-        if self.pending:
-            data, self.pending = self.pending, b""
-            self._feed_sliced(data)
-        if not self.write_paused and not transport.is_closing():
-            transport.resume_reading()
+        codec = self.codec
+        if codec.pending or codec.dumping:
+            self._schedule()
+        else:
+            self._resume_reading()
 
     def eof_received(self) -> bool:
-        return False  # close our side too, as memcached does on read() == 0
+        return False  # close our side too, as memcached does when read() returns 0
 
-    # -- internals --------------------------------------------------------------------------
+    # -- deferred steps (-R yields, metadump chunks) ------------------------------------------
 
-    def _feed(self, data: bytes) -> None:
+    def _defer(self) -> None:
+        self._pause_reading()
+        if not self.write_paused:
+            self._schedule()
+
+    def _schedule(self) -> None:
+        if self._cont is None:
+            self._cont = asyncio.get_running_loop().call_soon(self._step)
+
+    def _step(self) -> None:
+        self._cont = None
+        transport = self.transport
+        if transport is None or transport.is_closing():
+            return
         codec = self.codec
-        codec.receive_data(data)
+        if codec.pending:
+            codec.resume()
         out = codec.data_to_send()
         if out:
             self.state.bytes_written += len(out)
-            self.transport.write(out)  # type: ignore[union-attr]
-            if len(out) > TARGET_OUT:
-                self._slice = max(MIN_SLICE, len(data) * TARGET_OUT // len(out))
-            elif self._slice < MAX_SLICE:
-                self._slice = min(MAX_SLICE, self._slice * 2)
+            transport.write(out)
+            if len(out) > LARGE_STEP:
+                self._shrink()
+            elif codec.max_reqs < self.max_reqs:
+                codec.max_reqs = min(self.max_reqs, codec.max_reqs * 2)
         if codec.closing:
-            self.close()
+            transport.close()
+        elif codec.pending or codec.dumping:
+            if not self.write_paused:
+                self._schedule()
+        elif not self.write_paused:
+            self._resume_reading()
 
-    def _feed_sliced(self, data: bytes) -> None:
-        pos, end = 0, len(data)
-        transport = self.transport
-        while pos < end:
-            if self.write_paused:
-                self.pending = data[pos:]
-                return
-            if transport is None or transport.is_closing():
-                return
-            step = self._slice
-            self._feed(data[pos : pos + step])
-            pos += step
+    def _shrink(self) -> None:
+        if self.max_reqs:
+            self.codec.max_reqs = 1
+
+    def _pause_reading(self) -> None:
+        if not self._reading_paused and self.transport is not None:
+            self._reading_paused = True
+            self.transport.pause_reading()
+
+    def _resume_reading(self) -> None:
+        if self._reading_paused and self.watcher is None:
+            self._reading_paused = False
+            self.transport.resume_reading()
 
     # -- watch -----------------------------------------------------------------------------
 
@@ -148,6 +176,7 @@ class Connection(asyncio.Protocol):
         if not data:
             return
         if transport.get_write_buffer_size() > self.state.settings.watcher_logbuf_size:
+            # memcached drops log lines for a watcher that is not keeping up
             lines = data.count(b"\n")
             registry = self.state.shared.watchers
             registry.skipped += lines
@@ -156,15 +185,15 @@ class Connection(asyncio.Protocol):
         self.state.bytes_written += len(data)
         transport.write(data)
 
+    # -- closing ---------------------------------------------------------------------------
+
     def close(self) -> None:
-        self.pending = b""
         if self.transport is not None:
             self.transport.close()
 
     def abort(self) -> None:
-        self.pending = b""
         if self.transport is not None:
             self.transport.abort()
 
-    def write_buffer_size(self) -> int:
-        return self.transport.get_write_buffer_size() if self.transport else 0
+    def mid_command(self) -> bool:
+        return bool(self.codec.pending or self.codec.dumping)

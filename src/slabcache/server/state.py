@@ -71,7 +71,9 @@ class ServerState:
             self.log(2, f"<{lst.fd} server listening (auto-negotiate)")
 
     def new_codec(self, conn: Connection) -> Any:
-        return self._codec_factory(self.engine, ConnContext(self.shared, conn))
+        return self._codec_factory(
+            self.engine, ConnContext(self.shared, conn), conn.fd, self.settings.reqs_per_event
+        )
 
     def at_limit(self) -> bool:
         return self.client_count >= self.settings.maxconns
@@ -103,7 +105,7 @@ class ServerState:
         for conn in list(self.conns.values()):
             if conn.watcher is not None or now - conn.last_cmd <= limit:
                 continue
-            if conn.pending or getattr(conn.codec, "mid_command", False):
+            if conn.mid_command():
                 continue
             self.idle_kicks += 1
             self.log(2, f"<{conn.fd} idle timeout; closing")
@@ -190,8 +192,8 @@ class ServerState:
                 cstate = "conn_parse_cmd"
             elif conn.watcher is not None:
                 cstate = "conn_watch"
-            elif getattr(conn.codec, "mid_command", False):
-                cstate = "conn_nread"
+            elif conn.mid_command():
+                cstate = "conn_mwrite"
             else:
                 cstate = "conn_new_cmd"
             rows.append(
