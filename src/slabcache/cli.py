@@ -49,7 +49,7 @@ usage: {PROG} [options]            run the cache server
 -m, --memory-limit=<num>  item memory in megabytes (default: 64)
 -M, --disable-evictions   return error on memory exhausted instead of evicting
 -c, --conn-limit=<num>    max simultaneous connections (default: 1024)
-                          also sets the open files limit, as memcached does
+                          also raises the open files limit, as memcached does
 -v, --verbose             verbose (print errors/warnings while in event loop)
 -vv                       very verbose (also print client commands/responses)
                           and print the slab class table at startup
@@ -208,23 +208,11 @@ def raise_core_limit() -> None:
         raise OptionExit(EX_OSERR, "failed to ensure corefile creation\n")
 
 
-def limit_open_files(maxconns: int) -> None:
-    """memcached sets both open-file limits to -c: more connections than that cannot exist."""
-    try:
-        resource.setrlimit(resource.RLIMIT_NOFILE, (maxconns, maxconns))
-    except (OSError, ValueError):
-        raise OptionExit(
-            EX_OSERR,
-            "failed to set rlimit for open files. Try starting as root or "
-            "requesting smaller maxconns value.\n",
-        ) from None
-
-
 def prepare_process(settings: Settings, stderr: TextIO) -> None:
-    """The process-wide steps memcached takes between parsing and the root check."""
+    """The process-wide steps memcached takes between parsing and the root check (the open
+    files limit and the root check itself are the server's: slabcache.server.run)."""
     if settings.enable_coredumps:
         raise_core_limit()
-    limit_open_files(settings.maxconns)
     # memcached prints the class table after the root check; as root without -u the server
     # is about to refuse, so print nothing in that case either.
     refuse_root = (os.getuid() == 0 or os.geteuid() == 0) and not settings.user
