@@ -195,6 +195,10 @@ class CommandHandler:
         """Too large for any slab class: the data is swallowed; SET drops the old item."""
         if self._rejecter is not None:
             self._rejecter(mode, key, StoreResult.TOO_LARGE)
+        else:
+            # any value over the limit makes store() count store_too_large and, for SET,
+            # unlink the old item; cap it so a huge declared length allocates little
+            self.engine.store(mode, key, flags, 0, bytes(min(nbytes, self._item_size_max)))
         if self.ctx.watchers.mask & LOG_MUTATIONS:
             self._log_store(mode, key, "TOO_LARGE", 0, nbytes)
 
@@ -543,7 +547,10 @@ class CommandHandler:
             out.append(statsfmt.stat_lines(pairs) + END)
         elif sub in (b"sizes_enable", b"sizes_disable"):
             rv = self._admin(sub.decode())
-            if not isinstance(rv, list):
+            if isinstance(rv, tuple):  # (status, error or None)
+                status, err = rv
+                rv = [("sizes_status", status)] + ([("sizes_error", err)] if err else [])
+            elif not isinstance(rv, list):
                 on = sub == b"sizes_enable"
                 rv = [("sizes_status", "enabled" if on else "disabled")]
             out.append(statsfmt.stat_lines(rv))  # 1.6.18 sends no END here
