@@ -7,9 +7,13 @@ Fairness and backpressure. The codec runs at most `max_reqs` commands per feed (
 the rest runs in a later loop iteration, so other connections get their turn in between.
 When the transport's write buffer passes the high-water mark, nothing more is run for this
 connection until the client drains it: a client that does not read its replies costs at most
-the high-water mark plus one step of replies, and never delays anyone else. A step whose
-replies are very large (multigets of big values) drops this connection's budget to one
-command per step; it doubles back to -R as replies shrink.
+the high-water mark plus one step of replies, and never delays anyone else.
+
+Steps start small: a new connection's budget is one command per step and doubles with each
+step up to -R (a step whose replies are very large, such as multigets of big values, drops
+it back to one). So a pipeline of huge multigets from a client that never reads costs one
+reply's worth of memory, not -R of them. Yields caused by this reduced budget are not
+counted as memcached's conn_yields (see ConnContext.conn_yields).
 """
 
 from __future__ import annotations
@@ -51,6 +55,8 @@ class Connection(asyncio.Protocol):
         self.transport: Any = None
         self.max_reqs = state.settings.reqs_per_event
         self.codec = state.new_codec(self)
+        if self.max_reqs:
+            self.codec.max_reqs = 1  # slow start, see the module docstring
         self.last_cmd = state.clock.now
         self.write_paused = False
         self.watcher: Watcher | None = None
@@ -84,6 +90,8 @@ class Connection(asyncio.Protocol):
             self.transport.write(out)
             if len(out) > LARGE_STEP:
                 self._shrink()
+            elif codec.max_reqs < self.max_reqs:
+                codec.max_reqs = min(self.max_reqs, codec.max_reqs * 2)
         if codec.closing:
             self.transport.close()
         elif codec.pending or codec.dumping:

@@ -124,7 +124,11 @@ class ConnContext:
 
     @conn_yields.setter
     def conn_yields(self, n: int) -> None:
-        self.shared.conn_yields = n
+        # The codec counts a yield whenever its budget runs out; only a budget of the full
+        # -R is memcached's conn_yields (the server lowers it for flow control).
+        conn = self.conn
+        if conn.codec.max_reqs >= conn.max_reqs:
+            self.shared.conn_yields = n
 
     @property
     def shutdown_requested(self) -> bool | None:
