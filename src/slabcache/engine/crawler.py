@@ -115,6 +115,7 @@ class Crawler:
         self.running = False
         self.kind: CrawlKind | None = None
         self._cursors: dict[int, _Cursor] = {}
+        self._order_cache: list[int] | None = None
         self._rr = 0  # round-robin position inside the active lists
         self._auto = ExpiredData()  # the maintainer's data: drives autocrawl scheduling
         self._manual = ExpiredData()
@@ -232,6 +233,7 @@ class Crawler:
         if remaining is None:
             remaining = self.e._lru_sizes[lru_id]
         self._cursors[lru_id] = _Cursor(remaining + 1 if remaining else 0)
+        self._order_cache = None
         self._link_tail(lru_id)
         return 1
 
@@ -338,7 +340,7 @@ class Crawler:
             if self._hash_walk is not None:
                 work += self._hash_step()
                 continue
-            ids = sorted(self._cursors)
+            ids = self._order
             if self._rr >= len(ids):
                 self._rr = 0
             lru_id = ids[self._rr]
@@ -346,6 +348,13 @@ class Crawler:
             self._visit(lru_id)
             work += 1
         return work
+
+    @property
+    def _order(self) -> list[int]:
+        """Active lists in id order (memcached's for-loop over sub-LRUs), cached per change."""
+        if self._order_cache is None:
+            self._order_cache = sorted(self._cursors)
+        return self._order_cache
 
     def _visit(self, lru_id: int) -> None:
         e = self.e
@@ -370,7 +379,11 @@ class Crawler:
 
     def _finish_list(self, lru_id: int) -> None:
         e = self.e
+        # the lists after this one shift down by one: keep the round-robin position
+        if self._order.index(lru_id) < self._rr:
+            self._rr -= 1
         cur = self._cursors.pop(lru_id)
+        self._order_cache = None
         self._unlink_marker(lru_id)
         cls = lru_id & CLSID_MASK
         ist = e._istats
@@ -474,10 +487,10 @@ class Crawler:
                 self._metadump_eval(it, t, exptime, fl)
         return 1
 
-    def next_lines(self, budget: int) -> bool:
+    def next_lines(self) -> bool:
         """Advance a metadump until it has output or ends; False once it has ended."""
         while not self._out and self.running and self.kind is CrawlKind.METADUMP:
-            self._crawl(budget)
+            self._crawl(1)  # one step at a time: the dump never runs ahead of its reader
         return bool(self._out)
 
     # -- autocrawl (lru_maintainer_crawler_check) -------------------------------------------------
@@ -537,8 +550,6 @@ class MetadumpStream:
     the crawler is free again.
     """
 
-    SLICE = 64
-
     def __init__(self, crawler: Crawler) -> None:
         self._c = crawler
         self._run_id = crawler.run_id
@@ -549,7 +560,7 @@ class MetadumpStream:
 
     def __next__(self) -> bytes:
         c = self._c
-        if self._done or not c.next_lines(self.SLICE):
+        if self._done or not c.next_lines():
             self._done = True
             raise StopIteration
         return c._out.popleft()
