@@ -131,6 +131,20 @@ class Arena:
         self.free_head[cls] = last
         self.sl_curr[cls] += n
 
+    def push_pool_page(self, idx: int) -> None:
+        """A whole page enters the global pool (page mover with dst 0, prefill)."""
+        self.pool.append(idx)
+        self.page_owner[idx] = 0
+
+    def new_pool_page(self) -> bool:
+        """Obtain a fresh page straight into the pool (counts toward total_malloced)."""
+        idx = self._fresh_page()
+        if idx is None:
+            return False
+        self.mem_malloced += self.page_size
+        self.push_pool_page(idx)
+        return True
+
     def release_pool_pages(self) -> int:
         """Give pool pages back while over the limit (cache_memlimit lowered)."""
         freed = 0

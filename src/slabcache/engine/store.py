@@ -13,6 +13,7 @@ from bisect import bisect_left
 from .arena import Arena
 from .clock import Clock, ManualClock
 from .config import REALTIME_MAXDELTA, EngineConfig
+from .crawler import Crawler, CrawlResult, MetadumpStream
 from .hashing import HashFn, hash_function
 from .index import HashIndex
 from .items import (
@@ -41,6 +42,7 @@ from .items import (
 from .lru import LruMixin
 from .maintainer import MaintainerMixin
 from .slabclass import build_classes
+from .slabmove import ReassignResult, SlabMover
 from .stats import StatsMixin
 
 M32 = 0xFFFFFFFF
@@ -150,6 +152,8 @@ class Engine(LruMixin, StatsMixin, MaintainerMixin):
         self._lru_init()
         self._stats_init()
         self._maintainer_init()
+        self.crawler = Crawler(self)
+        self.mover = SlabMover(self)
         if cfg.track_sizes:
             self.sizes_enable()
 
@@ -623,6 +627,8 @@ class Engine(LruMixin, StatsMixin, MaintainerMixin):
 
     def _tick_extensions(self) -> None:
         """Extension point: crawler scheduling and automove decisions hook in here."""
+        self.crawler.check()
+        self.mover.tick()
 
     def run_background(self, budget: int = 1000) -> int:
         """Bounded background work: hash expansion, LRU maintainer, then extensions."""
@@ -635,7 +641,48 @@ class Engine(LruMixin, StatsMixin, MaintainerMixin):
 
     def _background_extensions(self, budget: int) -> int:
         """Extension point: the LRU crawler and the slab page mover add their slices here."""
-        return 0
+        work = self.mover.run(budget)
+        if work < budget:
+            work += self.crawler.run(budget - work)
+        return work
+
+    # -- page mover and LRU crawler (slabmove.py, crawler.py) --------------------------------
+
+    def _on_evict(self, cls: int) -> None:
+        self.mover.on_evict(cls)
+
+    def _slab_reassign_running(self) -> bool:
+        return self.mover.running
+
+    def _lru_crawler_running(self) -> bool:
+        return self.crawler.running
+
+    def slabs_reassign(self, src: int, dst: int) -> ReassignResult:
+        return self.mover.reassign(src, dst)
+
+    def slabs_automove(self, mode: int) -> bool:
+        return self.mover.set_automove(mode)
+
+    def set_automove_ratio(self, ratio: float) -> bool:
+        return self.mover.set_ratio(ratio)
+
+    def lru_crawler_crawl(self, ids: str | list[int]) -> CrawlResult:
+        return self.crawler.crawl(ids)
+
+    def lru_crawler_metadump(self, ids: str | list[int]) -> CrawlResult | MetadumpStream:
+        return self.crawler.metadump(ids)
+
+    def lru_crawler_enable(self) -> bool:
+        return self.crawler.enable()
+
+    def lru_crawler_disable(self) -> bool:
+        return self.crawler.disable()
+
+    def lru_crawler_sleep(self, us: int) -> bool:
+        return self.crawler.set_sleep(us)
+
+    def lru_crawler_tocrawl(self, n: int) -> bool:
+        return self.crawler.set_tocrawl(n)
 
     # -- admin -------------------------------------------------------------------------------
 
