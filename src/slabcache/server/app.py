@@ -32,7 +32,29 @@ from slabcache.settings import Settings
 GRACEFUL_DRAIN = 5.0  # seconds graceful stop waits for clients to take their last replies
 
 
+STOP_SIGNALS = {signal.SIGTERM: False, signal.SIGINT: False, signal.SIGUSR1: True}
+
+
+class _EarlySignals:
+    """Signals that arrive before the loop runs (the sockets already listen, so clients and
+    supervisors can see us) are remembered and honoured once it does."""
+
+    def __init__(self) -> None:
+        self.graceful: bool | None = None
+
+    def install(self) -> None:
+        for sig in STOP_SIGNALS:
+            signal.signal(sig, self._record)
+        signal.signal(signal.SIGHUP, signal.SIG_IGN)
+
+    def _record(self, signum: int, frame: object) -> None:
+        if self.graceful is None:
+            self.graceful = STOP_SIGNALS[signal.Signals(signum)]
+
+
 def run(settings: Settings) -> int:
+    early = _EarlySignals()
+    early.install()
     try:
         raise_fd_limit(settings.maxconns)
         drop_privileges(settings.user)
@@ -51,7 +73,7 @@ def run(settings: Settings) -> int:
     try:
         if pidfile:
             write_pid_file(pidfile)
-        return serve(settings, engine, clock, listeners)
+        return serve(settings, engine, clock, listeners, early)
     finally:
         close_all(listeners)
         remove_file(unix_path)
@@ -88,11 +110,13 @@ def codec_factory() -> Any:
     return TextProtocol
 
 
-def serve(settings: Settings, engine: Any, clock: Any, listeners: list[Listener]) -> int:
+def serve(
+    settings: Settings, engine: Any, clock: Any, listeners: list[Listener], early: _EarlySignals
+) -> int:
     loop, libevent = new_event_loop()
     asyncio.set_event_loop(loop)
     try:
-        return loop.run_until_complete(_main(settings, engine, clock, listeners, libevent))
+        return loop.run_until_complete(_main(settings, engine, clock, listeners, libevent, early))
     finally:
         loop.run_until_complete(loop.shutdown_asyncgens())
         asyncio.set_event_loop(None)
@@ -100,7 +124,12 @@ def serve(settings: Settings, engine: Any, clock: Any, listeners: list[Listener]
 
 
 async def _main(
-    settings: Settings, engine: Any, clock: Any, listeners: list[Listener], libevent: str
+    settings: Settings,
+    engine: Any,
+    clock: Any,
+    listeners: list[Listener],
+    libevent: str,
+    early: _EarlySignals,
 ) -> int:
     loop = asyncio.get_running_loop()
     state = ServerState(settings, engine, clock, libevent, codec_factory())
@@ -115,10 +144,11 @@ async def _main(
             done.set_result(graceful)
 
     state.on_shutdown = stop
-    loop.add_signal_handler(signal.SIGTERM, stop, False)
-    loop.add_signal_handler(signal.SIGINT, stop, False)
-    loop.add_signal_handler(signal.SIGUSR1, stop, True)
+    for sig, graceful_stop in STOP_SIGNALS.items():
+        loop.add_signal_handler(sig, stop, graceful_stop)
     loop.add_signal_handler(signal.SIGHUP, state.reload)
+    if early.graceful is not None:
+        stop(early.graceful)
 
     state.set_listeners(listeners)
     acceptor.start(listeners)

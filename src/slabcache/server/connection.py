@@ -35,6 +35,7 @@ class Connection(asyncio.Protocol):
         "_cont",
         "_reading_paused",
         "_watch_flush",
+        "active",
         "addr",
         "codec",
         "fd",
@@ -58,6 +59,7 @@ class Connection(asyncio.Protocol):
         if self.max_reqs:
             self.codec.max_reqs = 1  # slow start, see the module docstring
         self.last_cmd = state.clock.now
+        self.active = False  # has sent anything: memcached shows conn_new_cmd until then
         self.write_paused = False
         self.watcher: Watcher | None = None
         self._reading_paused = False
@@ -82,6 +84,7 @@ class Connection(asyncio.Protocol):
         state = self.state
         state.bytes_read += len(data)
         self.last_cmd = state.clock.now
+        self.active = True
         codec = self.codec
         codec.receive_data(data)
         out = codec.data_to_send()
@@ -203,5 +206,10 @@ class Connection(asyncio.Protocol):
         if self.transport is not None:
             self.transport.abort()
 
-    def mid_command(self) -> bool:
+    def busy(self) -> bool:
+        """Replies still to produce (a -R yield or a metadump in progress)."""
         return bool(self.codec.pending or self.codec.dumping)
+
+    def reading_block(self) -> bool:
+        """A storage command is waiting for its data block (memcached's conn_nread)."""
+        return bool(getattr(self.codec, "reading_block", False))

@@ -38,6 +38,7 @@ class ServerState:
         self.clock = clock
         self.libevent = libevent
         self.verbose = settings.verbose
+        self.started_now = clock.now  # listeners' "last command" time, as in memcached
         self._codec_factory = codec_factory
         self.listeners: list[Listener] = []
         self.conns: dict[int, Connection] = {}  # fd -> connection (client connections)
@@ -105,8 +106,8 @@ class ServerState:
         for conn in list(self.conns.values()):
             if conn.watcher is not None or now - conn.last_cmd <= limit:
                 continue
-            if conn.mid_command():
-                continue
+            if conn.busy() or conn.reading_block():
+                continue  # memcached only kicks connections waiting for a command
             self.idle_kicks += 1
             self.log(2, f"<{conn.fd} idle timeout; closing")
             conn.close()
@@ -183,7 +184,7 @@ class ServerState:
                     [
                         (f"{fd}:addr", lst.name),
                         (f"{fd}:state", "conn_listening"),
-                        (f"{fd}:secs_since_last_cmd", "0"),
+                        (f"{fd}:secs_since_last_cmd", str(now - self.started_now)),
                     ],
                 )
             )
@@ -192,8 +193,12 @@ class ServerState:
                 cstate = "conn_parse_cmd"
             elif conn.watcher is not None:
                 cstate = "conn_watch"
-            elif conn.mid_command():
+            elif conn.busy():
                 cstate = "conn_mwrite"
+            elif conn.reading_block():
+                cstate = "conn_nread"
+            elif conn.active:
+                cstate = "conn_read"  # waiting for (the rest of) a command line
             else:
                 cstate = "conn_new_cmd"
             rows.append(
