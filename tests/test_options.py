@@ -434,6 +434,12 @@ SAME: list[str] = [
     "-L -p 70000",
     "-e /tmp/none -p 70000",
     "-s /tmp/none.sock -p 70000",
+    "-o hashpower=99999999999",
+    "-o lru_crawler_tocrawl=99999999999999999999",
+    "-o slab_sizes=96-200 -n 100",
+    # -c beyond what the kernel allows (nr_open): the server's open files limit fails
+    "-c 99999999999",
+    "-c 100000000",
 ]
 if IS_ROOT:  # memcached's root rule; slabcache follows it (the server's check)
     SAME += ["-p 0 -l 127.0.0.1 --nouser", "-u '' -p 0", "-u no_such_user_here -p 0"]
