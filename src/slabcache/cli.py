@@ -58,7 +58,7 @@ usage: {PROG} [options]            run the cache server
 -i, --license             print the license and exit
 -V, --version             print version and exit ("{PROG} {MEMCACHED_VERSION}": the second
                           field is the memcached version slabcache behaves as)
--P, --pidfile=<file>      save PID in <file>, only used with -d option
+-P, --pidfile=<file>      save PID in <file> (written with or without -d, as memcached does)
 -f, --slab-growth-factor=<num> chunk size growth factor (default: 1.25)
 -n, --slab-min-size=<bytes> min space used for key+value+flags (default: 48)
 -D <char>     Use <char> as the delimiter between key prefixes and IDs.
