@@ -124,3 +124,28 @@ def test_watch_streams_fetches_to_the_watcher(spawn):
     assert int(st["log_watcher_sent"]) >= 1
     rows = _conn_rows(request(client, b"stats conns\r\n", b"END\r\n"))
     assert "conn_watch" in {r["state"] for r in rows.values()}
+
+
+def _connevents(srv) -> list[bytes]:
+    watcher = srv.connect()
+    watcher.sendall(b"watch connevents\r\n")
+    got, _ = read_until(watcher, b"\n", timeout=10)
+    assert got.startswith(b"OK\r\n")
+    client = srv.connect()
+    request(client, b"version\r\n", b"\r\n")
+    port = client.getsockname()[1]
+    client.close()
+    mine = f"rport={port} ".encode()
+    lines: list[bytes] = []
+    while len(lines) < 2:  # events of other sockets (the readiness probe) may come first
+        chunk, _ = read_until(watcher, b"\n", timeout=10)
+        assert chunk, lines
+        lines += [ln for ln in chunk.splitlines() if mine in ln]
+    # timestamps, log ids and descriptors differ between servers; the rest must not
+    return [re.sub(rb"(ts|gid|cfd|rport)=\S+", rb"\1=N", line) for line in lines]
+
+
+def test_watch_connevents_like_memcached(spawn):
+    shapes = [_connevents(tcp_server(spawn, kind=kind)) for kind in ("memcached", "slabcache")]
+    assert shapes[0] == shapes[1]
+    assert shapes[1][0].startswith(b"ts=N gid=N type=conn_new rip=127.0.0.1 ")

@@ -110,13 +110,19 @@ class Acceptor:
         sock.setblocking(False)
         if sock.family != socket.AF_UNIX:
             sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-        conn = Connection(self.state, sock.fileno(), sockaddr_name(sock.family, peer), lst.name)
+        conn = Connection(
+            self.state, sock.fileno(), peer, sockaddr_name(sock.family, peer), lst.name
+        )
         self.state.conn_adopted(conn)
         fut = asyncio.ensure_future(self.loop.connect_accepted_socket(lambda: conn, sock))
         self._tasks.add(fut)
-        fut.add_done_callback(self._accepted)
+        fut.add_done_callback(lambda f: self._accepted(f, conn, sock))
 
-    def _accepted(self, fut: asyncio.Future[object]) -> None:
+    def _accepted(self, fut: asyncio.Future[object], conn: Connection, sock: socket.socket) -> None:
         self._tasks.discard(fut)
-        if not fut.cancelled() and fut.exception() is not None:
-            self.state.log(1, f"accept failed: {fut.exception()}")
+        if not fut.cancelled() and fut.exception() is None:
+            return
+        # the transport never came up: release the slot the connection was counted in
+        self.state.log(1, f"failed to set up connection: {fut.exception()}")
+        sock.close()
+        self.state.conn_closed(conn)

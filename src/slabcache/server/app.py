@@ -164,6 +164,7 @@ async def _main(
     else:
         state.log(1, "Exiting normally")
         for conn in list(state.conns.values()):
+            conn.close_reason = "shutdown"
             conn.abort()
     close_engine = getattr(engine, "close", None)
     if close_engine is not None:
@@ -177,6 +178,7 @@ async def _main(
 async def _drain(state: ServerState) -> None:
     """Let every client receive what it was already sent, then close it."""
     for conn in list(state.conns.values()):
+        conn.close_reason = "shutdown"
         conn.close()
     deadline = asyncio.get_running_loop().time() + GRACEFUL_DRAIN
     while state.conns and asyncio.get_running_loop().time() < deadline:

@@ -37,22 +37,33 @@ class Connection(asyncio.Protocol):
         "_watch_flush",
         "active",
         "addr",
+        "close_reason",
         "codec",
         "fd",
         "last_cmd",
         "listen_addr",
         "max_reqs",
+        "peer_ip",
+        "peer_port",
         "state",
         "transport",
+        "transport_name",
         "watcher",
         "write_paused",
     )
 
-    def __init__(self, state: ServerState, fd: int, addr: str, listen_addr: str) -> None:
+    def __init__(
+        self, state: ServerState, fd: int, peer: object, addr: str, listen_addr: str
+    ) -> None:
         self.state = state
         self.fd = fd
         self.addr = addr
         self.listen_addr = listen_addr
+        if isinstance(peer, tuple):
+            self.peer_ip, self.peer_port, self.transport_name = peer[0], peer[1], "tcp"
+        else:
+            self.peer_ip, self.peer_port, self.transport_name = "", 0, "local"
+        self.close_reason = "normal"
         self.transport: Any = None
         self.max_reqs = state.settings.reqs_per_event
         self.codec = state.new_codec(self)
@@ -74,6 +85,8 @@ class Connection(asyncio.Protocol):
         self.state.conn_opened(self)
 
     def connection_lost(self, exc: Exception | None) -> None:
+        if exc is not None and self.close_reason == "normal":
+            self.close_reason = "error"
         if self._cont is not None:
             self._cont.cancel()
             self._cont = None

@@ -10,6 +10,7 @@ import sys
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
+from slabcache.protocol.context import LOG_CONNEVENTS
 from slabcache.server.context import ConnContext, NetContext
 from slabcache.server.listeners import Listener
 from slabcache.server.process import rusage_text
@@ -89,13 +90,27 @@ class ServerState:
     def conn_opened(self, conn: Connection) -> None:
         if self.verbose > 1:
             self.log(2, f"<{conn.fd} new auto-negotiating client connection")
+        registry = self.shared.watchers
+        if registry.mask & LOG_CONNEVENTS:
+            registry.log(
+                LOG_CONNEVENTS,
+                f"type=conn_new rip={conn.peer_ip} rport={conn.peer_port} "
+                f"transport={conn.transport_name} cfd={conn.fd}",
+            )
 
     def conn_closed(self, conn: Connection) -> None:
         if self.conns.get(conn.fd) is conn:
             del self.conns[conn.fd]
             self.client_count -= 1
+            registry = self.shared.watchers
             if conn.watcher is not None:
-                self.shared.watchers.remove(conn.watcher)
+                registry.remove(conn.watcher)
+            if registry.mask & LOG_CONNEVENTS:
+                registry.log(
+                    LOG_CONNEVENTS,
+                    f"type=conn_close rip={conn.peer_ip} rport={conn.peer_port} "
+                    f"transport={conn.transport_name} reason={conn.close_reason} cfd={conn.fd}",
+                )
             if self.verbose > 1:
                 self.log(2, f"<{conn.fd} connection closed.")
             self.on_slot_freed()
@@ -109,7 +124,7 @@ class ServerState:
             if conn.busy() or conn.reading_block():
                 continue  # memcached only kicks connections waiting for a command
             self.idle_kicks += 1
-            self.log(2, f"<{conn.fd} idle timeout; closing")
+            conn.close_reason = "idle_timeout"
             conn.close()
 
     # -- stats ------------------------------------------------------------------------------
@@ -169,8 +184,8 @@ class ServerState:
         return s
 
     def _limit_maxbytes(self) -> int:
-        config = getattr(self.engine, "config", None)
-        return int(getattr(config, "maxbytes", self.settings.engine.maxbytes))
+        # the engine's own stats carry the live value (cache_memlimit changes it)
+        return int(self.engine.stats_general().get("limit_maxbytes", self.settings.engine.maxbytes))
 
     def conn_stats(self, current: Connection | None) -> list[tuple[str, str]]:
         """`stats conns`: listeners and clients by descriptor, as memcached lists them."""
