@@ -88,7 +88,12 @@ def test_stats_conns_shape_matches_memcached(spawn):
         request(other, b"version\r\n", b"\r\n")
         quiet = srv.connect()  # connected, never sent a byte
         me = srv.connect()
-        reply = request(me, b"stats conns\r\n", b"END\r\n")
+        wanted = [f"tcp:{a}:{p}" for a, p in (c.getsockname() for c in (other, quiet, me))]
+        for _ in range(100):  # memcached registers accepted sockets from its worker threads
+            reply = request(me, b"stats conns\r\n", b"END\r\n")
+            if all(w.encode() in reply for w in wanted):
+                break
+            time.sleep(0.02)
         assert b"".join(m.group(0) for m in CONN_ROW.finditer(reply)) + b"END\r\n" == reply
         rows = _conn_rows(reply)
         fds = sorted(rows)
