@@ -154,3 +154,25 @@ def test_many_clients_interleaved(spawn):
             n,
         )
         s.close()
+
+
+def test_no_maxconns_fast_stops_accepting_until_a_slot_frees(spawn):
+    srv = tcp_server(spawn, "-c", "3", "-o", "no_maxconns_fast")
+    held = []
+    while len(held) < 3:  # the readiness probe may still hold a slot for a moment
+        s = srv.connect()
+        s.sendall(b"version\r\n")
+        reply, _ = read_until(s, b"\r\n", timeout=0.5)
+        if reply == b"VERSION 1.6.18\r\n":
+            held.append(s)
+        else:
+            s.close()
+    waiting = srv.connect()  # sits in the listen backlog, unanswered
+    waiting.sendall(b"version\r\n")
+    assert read_until(waiting, b"\r\n", timeout=0.5)[0] == b""
+    st = stats(held[0])
+    assert st["accepting_conns"] == "0"
+    assert int(st["listen_disabled_num"]) >= 1
+    assert "rejected_connections" not in st
+    held.pop().close()
+    assert read_until(waiting, b"\r\n", timeout=10)[0] == b"VERSION 1.6.18\r\n"

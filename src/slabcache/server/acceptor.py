@@ -69,7 +69,11 @@ class Acceptor:
 
     def _on_readable(self, lst: Listener) -> None:
         state = self.state
+        fast = state.settings.maxconns_fast
         for _ in range(ACCEPTS_PER_EVENT):
+            if not fast and state.at_limit():
+                self.disable()  # leave them in the backlog until a slot frees
+                return
             try:
                 sock, peer = lst.sock.accept()
             except (BlockingIOError, InterruptedError):
@@ -83,17 +87,13 @@ class Acceptor:
                 if exc.errno in (errno.ECONNABORTED, errno.EPROTO):
                     continue
                 raise
-            if state.at_limit():
-                if state.settings.maxconns_fast:
-                    self._reject(sock)
-                    continue
+            if fast and state.at_limit():
+                self._reject(sock)
+            else:
                 self._adopt(sock, peer, lst)
-                self.disable()
-                return
-            self._adopt(sock, peer, lst)
 
     def _retry(self) -> None:
-        if not self.state.stopping:
+        if not self.state.stopping and not self.accepting:
             self.enable()
 
     def _reject(self, sock: socket.socket) -> None:
