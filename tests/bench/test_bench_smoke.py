@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import ServerFactory
+from tests.helpers.servers import Server
 
 ROOT = Path(__file__).resolve().parents[2]
 BENCH = ROOT / "bench"
@@ -29,6 +30,13 @@ def loadgen() -> Path:
     subprocess.run(["make", "-s", "-C", str(BENCH)], check=True, timeout=120)
     assert LOADGEN.exists()
     return LOADGEN
+
+
+def speaks_meta(server: Server) -> bool:
+    """True if the server answers a meta get (rather than ERROR)."""
+    with server.connect() as s:
+        s.sendall(b"mg bench-probe v\r\n")
+        return not s.recv(64).startswith(b"ERROR")
 
 
 def run_loadgen(loadgen: Path, port: int, *args: str) -> tuple[int, dict[str, object], str]:
@@ -52,9 +60,15 @@ def run_loadgen(loadgen: Path, port: int, *args: str) -> tuple[int, dict[str, ob
         ),
     ],
 )
-def test_run_py_all_workloads(loadgen: Path, tmp_path: Path, server: str) -> None:
+def test_run_py_all_workloads(
+    loadgen: Path, tmp_path: Path, server: str, server_factory: ServerFactory
+) -> None:
+    workloads = WORKLOADS
+    if server == "slabcache" and not speaks_meta(server_factory("slabcache")):
+        workloads = tuple(w for w in WORKLOADS if w != "mg")  # meta commands: a later issue
     out = tmp_path / "results.json"
     args = f"--servers {server} --runs 1 --duration 1 --keys 5000 --rss-items 20000 --rss-mb 64"
+    args += " --workloads " + ",".join(workloads)
     proc = subprocess.run(
         [sys.executable, str(BENCH / "run.py"), *args.split(), "--out", str(out)],
         capture_output=True,
@@ -64,7 +78,7 @@ def test_run_py_all_workloads(loadgen: Path, tmp_path: Path, server: str) -> Non
     assert proc.returncode == 0, proc.stdout + proc.stderr
     doc = json.loads(out.read_text())
     assert doc["rejected"] == []
-    assert sorted(r["workload"] for r in doc["runs"]) == sorted(WORKLOADS)
+    assert sorted(r["workload"] for r in doc["runs"]) == sorted(workloads)
     for r in doc["runs"]:
         assert r["server"] == server
         assert r["ok"] is True and r["errors"] == 0 and r["misses"] == 0, r
@@ -74,6 +88,9 @@ def test_run_py_all_workloads(loadgen: Path, tmp_path: Path, server: str) -> Non
             assert r["preloaded"] == 5000 and r["hits"] > 0
         else:
             assert r["sets"] == r["ops"]
+    if "mg" in workloads:
+        mg = next(r for r in doc["runs"] if r["workload"] == "mg")
+        assert mg["ops"] == 32 * mg["batches"] and mg["hits"] == mg["ops"]
     multiget = next(r for r in doc["runs"] if r["workload"] == "multiget")
     assert multiget["keys"] == 20 * multiget["ops"]
     pipeget = next(r for r in doc["runs"] if r["workload"] == "pipeget")
@@ -81,7 +98,7 @@ def test_run_py_all_workloads(loadgen: Path, tmp_path: Path, server: str) -> Non
     rss = doc["rss_per_item"][server]
     assert rss["items"] == 20000 and rss["rss_after"] > rss["rss_before"] > 0
     # One progress line per run, then the table.
-    assert proc.stdout.count(" run 1: ") == len(WORKLOADS)
+    assert proc.stdout.count(" run 1: ") == len(workloads)
     assert "medians" in proc.stdout
 
 
