@@ -18,8 +18,8 @@ from slabcache import cli
 from slabcache.options import parse_args
 
 MEMCACHED = os.environ.get("MEMCACHED_BIN", "/usr/bin/memcached")
-SHORT_FLAGS = "pUsaAldruUmMcvhiVPfnDtRCbBIFXW"
-REFUSED_FLAGS = "USZYeLkN"
+SHORT_FLAGS = "pUsaAldruUmMcvhiVPfnDtRCbBIFXWS"
+REFUSED_FLAGS = "UZYeLkN"
 
 
 def run_cli(*argv: str, module: bool = True) -> subprocess.CompletedProcess[str]:

@@ -224,14 +224,12 @@ def test_flags_act_in_order() -> None:
     ("argv", "named"),
     [
         (["-U", "5", "-p", "0"], "-U (UDP)"),
-        (["-S", "-B", "binary"], "-S (SASL"),
         (["-Z"], "-Z (TLS)"),
         (["-e", "/tmp/mem"], "-e (memory file"),
         (["-L"], "-L (large pages"),
         (["-k"], "-k (mlockall)"),
         (["-N", "2"], "-N (NAPI ids)"),
         (["-Y", "/tmp/auth"], "-Y (ASCII authentication file)"),
-        (["-B", "binary"], "-B binary"),
         (["-o", "ext_path=/tmp/x:1G"], "-o ext_path"),
         (["-o", "ssl_chain_cert=/tmp/c"], "-o ssl_chain_cert"),
         (["-o", "slab_automove_freeratio=0.1"], "-o slab_automove_freeratio"),
@@ -510,7 +508,7 @@ def test_where_memcached_crashes_slabcache_exits(case: str) -> None:
     assert _slabcache(argv) == (DIFFERENT[case][0], "", DIFFERENT[case][1])
 
 
-@pytest.mark.parametrize("case", ["-U 5 -p 0", "-k -p 0", "-B binary -p 0", "-o ext_path=/x:1G"])
+@pytest.mark.parametrize("case", ["-U 5 -p 0", "-k -p 0", "-L -p 0", "-o ext_path=/x:1G"])
 def test_refusal_exits_1_before_serving(case: str) -> None:
     status, out, err = _slabcache(_argv(case))
     assert (status, out) == (1, "")

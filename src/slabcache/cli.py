@@ -73,10 +73,12 @@ usage: {PROG} [options]            run the cache server
                           starvation (default: 20)
 -C, --disable-cas         disable use of CAS
 -b, --listen-backlog=<num> set the backlog queue limit (default: 1024)
--B, --protocol=<name>     protocol - ascii or auto (default: auto-negotiate);
-                          binary is REFUSED
+-B, --protocol=<name>     protocol - one of ascii, binary, or auto (default:
+                          auto-negotiate)
 -I, --max-item-size=<num> adjusts max item size
                           (default: 1m, min: 1k, max: 1024m)
+-S, --enable-sasl         turn on Sasl authentication (PLAIN; users and passwords
+                          from the file named by MEMCACHED_SASL_PWDB, user:password)
 -F, --disable-flush-all   disable flush_all command
 -X, --disable-dumping     disable stats cachedump and lru_crawler metadump
 -W  --disable-watch       disable watch commands (live logging)
@@ -128,8 +130,8 @@ usage: {PROG} [options]            run the cache server
    - resp_obj_mem_limit:  deprecated, ignored with a warning (as in memcached)
 
 Refused at startup (exit status 1, the option is named), never silently ignored:
--U <non-zero> (UDP), -S (SASL), -Z (TLS), -Y (auth file), -e (memory file), -L (large pages),
--k (mlockall), -N (NAPI ids), -B binary, -o ext_* (extstore), -o ssl_*, -o proxy_*,
+-U <non-zero> (UDP), -Z (TLS), -Y (auth file), -e (memory file), -L (large pages),
+-k (mlockall), -N (NAPI ids), -o ext_* (extstore), -o ssl_*, -o proxy_*,
 -o slab_automove_freeratio, -o sock_cookie_id, -o drop_privileges.
 memcached's own checks run first, so a command line memcached rejects gets its message.
 Startup messages and exit statuses are memcached's; messages that name the program say

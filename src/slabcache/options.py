@@ -67,7 +67,6 @@ LONGOPTS: tuple[tuple[str, int, str], ...] = (
 
 # Features memcached has and slabcache does not (yet): refused at startup, never ignored.
 REFUSED_FLAGS = {
-    "S": "-S (SASL authentication)",
     "Z": "-Z (TLS)",
     "e": "-e (memory file / warm restart)",
     "L": "-L (large pages / preallocation)",
@@ -658,8 +657,6 @@ class _Parse:
         s = self.s
         if s.udp_port != 0:
             self.refused.insert(0, "-U (UDP)")
-        if s.protocol == "binary":
-            self.refused.append("-B binary (the binary protocol)")
         if self.refused:
             listed = ", ".join(self.refused)
             raise OptionExit(1, f"{self.prog}: not supported by slabcache: {listed}\n")

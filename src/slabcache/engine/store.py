@@ -734,3 +734,9 @@ class Engine(LruMixin, StatsMixin, MaintainerMixin):
         """The sub-LRU (HOT 0, WARM 64, COLD 128, TEMP 192) an item is in, without touching it."""
         off = self._index.find(key, self._hash(key))
         return self._mm[off + 40] & LRU_MASK if off else None
+
+    def item_cas(self, key: bytes) -> int | None:
+        """A live item's CAS without counting or bumping (binary protocol: CAS in replies,
+        delete/incr CAS checks); None when missing, expired or flushed."""
+        off = self._find_live(key, self._hash(key))
+        return self._item_cas(off) if off else None

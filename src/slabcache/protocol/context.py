@@ -170,6 +170,8 @@ class LocalContext:
         self.watchers = WatcherRegistry()
         self.conn_yields = 0
         self.shutdown_requested: bool | None = None  # None, or the `graceful` flag
+        self.auth_cmds = 0  # SASL attempts (binary protocol, -S)
+        self.auth_errors = 0
         self.started = time.time()
 
     # -- what only the server knows ------------------------------------------------------
@@ -200,6 +202,8 @@ class LocalContext:
             "total_connections": 1,
             "threads": s.threads,
             "conn_yields": self.conn_yields,
+            "auth_cmds": self.auth_cmds,
+            "auth_errors": self.auth_errors,
             "log_watcher_skipped": self.watchers.skipped,
             "log_watcher_sent": self.watchers.sent,
             "log_watchers": len(self.watchers.watchers),
@@ -214,7 +218,14 @@ class LocalContext:
     def set_verbosity(self, level: int) -> None:
         self.verbosity = level
 
+    def count_auth(self, ok: bool) -> None:
+        """A SASL attempt finished (memcached's auth_cmds / auth_errors)."""
+        self.auth_cmds += 1
+        if not ok:
+            self.auth_errors += 1
+
     def stats_reset(self) -> None:
         self.conn_yields = 0
+        self.auth_cmds = self.auth_errors = 0
         self.watchers.sent = self.watchers.skipped = 0
         self.prefix_stats.clear()

@@ -105,9 +105,10 @@ def build_engine(settings: Settings) -> tuple[Any, Any]:
 
 
 def codec_factory() -> Any:
-    from slabcache.protocol.text import TextProtocol
+    # -B auto|ascii|binary: the first byte of each connection picks text or binary
+    from slabcache.protocol.negotiate import NegotiatingProtocol
 
-    return TextProtocol
+    return NegotiatingProtocol
 
 
 def serve(

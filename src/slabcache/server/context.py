@@ -44,6 +44,12 @@ class NetContext(LocalContext):
         super().set_verbosity(level)
         self.state.verbose = level
 
+    def count_auth(self, ok: bool) -> None:
+        state = self.state
+        state.auth_cmds += 1
+        if not ok:
+            state.auth_errors += 1
+
     def stats_reset(self) -> None:
         super().stats_reset()
         self.watchers.written = 0
