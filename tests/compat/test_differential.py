@@ -80,6 +80,15 @@ def stats_families(server: Server, families: list[bytes]) -> dict[bytes, bytes]:
     return out
 
 
+def line_diff(ref: bytes, got: bytes) -> str:
+    """The lines that differ between two replies of the same shape, else both replies."""
+    rl, gl = ref.split(b"\r\n"), got.split(b"\r\n")
+    if len(rl) != len(gl):
+        return f"memcached {ref[:600]!r} vs slabcache {got[:600]!r}"
+    pairs = [(a, b) for a, b in zip(rl, gl, strict=True) if a != b]
+    return "; ".join(f"memcached {a!r} vs slabcache {b!r}" for a, b in pairs)
+
+
 def first_difference(ref: bytes, got: bytes, requests: list[bytes]) -> str:
     i = next((n for n, (a, b) in enumerate(zip(ref, got, strict=False)) if a != b), None)
     if i is None:
@@ -88,7 +97,7 @@ def first_difference(ref: bytes, got: bytes, requests: list[bytes]) -> str:
     return (
         f"replies differ at byte {i} (lengths {len(ref)} vs {len(got)})\n"
         f"memcached: {ref[lo : i + 200]!r}\nslabcache: {got[lo : i + 200]!r}\n"
-        f"commands sent: {[r[:80] for r in requests]!r}"[:8000]
+        f"commands sent: {[r[:60] for r in requests]!r}"[:1500]
     )
 
 
@@ -212,7 +221,12 @@ def test_lockstep_scripts(server_factory, name: str) -> None:
             replies.append(mask(out, reclaim_timing=True))
         sock.close()
         results.append(replies)
-    assert results[0] == results[1]
+    diffs = [
+        f"{req!r}: {line_diff(r, g)}"
+        for req, r, g in zip(LOCKSTEP_SCRIPTS[name], *results, strict=True)
+        if r != g
+    ]
+    assert not diffs, "\n".join(diffs)
 
 
 def test_line_without_newline_over_2048_bytes_closes(server_factory) -> None:

@@ -24,8 +24,9 @@ PROCESS_FIELDS = {
     "lru_crawler_starts", "lru_maintainer_juggles", "lru_bumps_dropped",
     "log_worker_dropped", "log_worker_written", "log_watcher_skipped",
     "log_watcher_sent", "log_watchers",
-    # stats settings: the two servers listen on different ports / sockets.
-    "tcpport", "domain_socket",
+    # stats settings: the two servers listen on different ports / sockets; "oldest"
+    # is flush_all's moment on each server's own relative clock.
+    "tcpport", "domain_socket", "oldest",
 }  # fmt: skip
 
 # Moved by memcached's LRU maintainer thread on its own schedule (HOT->WARM/COLD,
