@@ -221,7 +221,8 @@ def test_stats_count_binary_commands(conn) -> None:
     talk(conn, setp(b"a", b"1") + pkt(b.GET, b"a") + pkt(b.GETQ, b"b")
          + pkt(b.TOUCH, b"a", struct.pack(">I", 0)))  # fmt: skip
     stats = {r["key"]: r["value"] for r in talk(conn, pkt(b.STAT))}
-    assert (stats[b"cmd_get"], stats[b"get_hits"], stats[b"get_misses"]) == (b"3", b"1", b"1")
+    # a binary TOUCH is not a get (memcached 1.6.18)
+    assert (stats[b"cmd_get"], stats[b"get_hits"], stats[b"get_misses"]) == (b"2", b"1", b"1")
     assert (stats[b"cmd_set"], stats[b"cmd_touch"], stats[b"touch_hits"]) == (b"1", b"1", b"1")
 
 

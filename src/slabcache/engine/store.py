@@ -740,3 +740,12 @@ class Engine(LruMixin, StatsMixin, MaintainerMixin):
         delete/incr CAS checks); None when missing, expired or flushed."""
         off = self._find_live(key, self._hash(key))
         return self._item_cas(off) if off else None
+
+    def item_flags_cas(self, key: bytes) -> tuple[int, int] | None:
+        """(client flags, CAS) of a live item without counting or bumping (binary TOUCH,
+        which answers with the flags but is not a get)."""
+        off = self._find_live(key, self._hash(key))
+        if not off:
+            return None
+        flags, _data, cas = self._value(off)
+        return flags, cas

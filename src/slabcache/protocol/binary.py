@@ -322,6 +322,15 @@ class BinaryProtocol:
         ctx = self.ctx
         if cmd in (GET, GETK):
             r = self.engine.get(key)
+        elif cmd == TOUCH:
+            # memcached counts a binary TOUCH as a touch only (no cmd_get)
+            peek = getattr(self.engine, "item_flags_cas", None)
+            if peek is None:
+                r = self.engine.gat(key, _exptime(U32.unpack(extras)[0]))
+            else:
+                hit = self.engine.touch(key, _exptime(U32.unpack(extras)[0]))
+                fc = peek(key) if hit else None
+                r = (fc[0], b"", fc[1]) if fc is not None else None
         else:
             r = self.engine.gat(key, _exptime(U32.unpack(extras)[0]))
         if ctx.detail_enabled:
