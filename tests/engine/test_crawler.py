@@ -241,6 +241,29 @@ def test_metadump_hash_lists_the_same_items(make_engine) -> None:
     assert engine.stats_general()["crawler_items_checked"] == checked
 
 
+@pytest.mark.parametrize("grow_at", [0, 5, 40])
+def test_metadump_hash_sees_each_item_once_while_the_table_grows(make_engine, grow_at) -> None:
+    engine, _clock = make_engine(hashpower_init=4)  # 16 buckets: grows past 24 items
+    keys = {b"g%04d" % i for i in range(60)}
+    for key in sorted(keys):
+        engine.store(SET, key, 0, 0, b"v")
+    idx = engine._index
+    if grow_at == 0:
+        assert idx.start_expand()  # before the dump: the walk covers old and new tables
+        idx.expand_step(engine._hash, 3)
+        assert idx.expanding
+    stream = engine.lru_crawler_metadump("hash")
+    seen: list[str] = []
+    for n, line in enumerate(stream):
+        seen.append(_fields(line)["key"])
+        if n == grow_at and not idx.expanding:
+            assert idx.start_expand()  # what engine.tick() does past 1.5 items per bucket
+        if idx.expanding:
+            idx.expand_step(engine._hash, 1)  # buckets move between the dump's steps
+    assert sorted(seen) == sorted(k.decode() for k in keys)
+    assert not engine.crawler.running
+
+
 def test_metadump_is_capped_at_list_size_at_start(make_engine) -> None:
     engine, _clock = make_engine()
     for i in range(50):

@@ -28,6 +28,7 @@ from .items import (
     LINKS,
     META,
     NEWHDR,
+    OFF_HNEXT,
     OFF_PREV,
     OFF_TIME,
     Q,
@@ -457,20 +458,39 @@ class Crawler:
         )
 
     def _hash_buckets(self) -> Iterator[list[int]]:
-        """The hash table bucket by bucket (old table first while it is expanding)."""
+        """The hash table one logical bucket at a time, safe against growth in between.
+
+        memcached holds off hash expansion for a whole hash metadump; here the walk instead
+        visits buckets of the table size it started with. A logical bucket i is every
+        bucket j of the current tables with j = i (mod that size): in the old table while
+        its bucket has not moved yet, in the new one once it has. Expansion moves whole
+        buckets between our steps, so each item is seen exactly once.
+        """
+        idx = self.e._index
+        base = idx.old_mask + 1 if idx.expanding else idx.mask + 1
+        for i in range(base):
+            yield self._logical_bucket(i, base)
+
+    def _logical_bucket(self, i: int, base: int) -> list[int]:
         e = self.e
-        mm = e._mm
         idx = e._index
-        for table in (idx.old, idx.primary):
-            if table is None:
-                continue
-            for head in table:
-                chain: list[int] = []
-                off = head
-                while off:
-                    chain.append(off)
-                    off = Q.unpack_from(mm, off + 16)[0]
-                yield chain
+        heads: list[int] = []
+        if idx.expanding:
+            assert idx.old is not None
+            moved = idx.expand_bucket
+            heads += [idx.old[ob] for ob in range(i, idx.old_mask + 1, base) if ob >= moved]
+            heads += [
+                idx.primary[pb] for pb in range(i, idx.mask + 1, base) if pb & idx.old_mask < moved
+            ]
+        else:
+            heads += [idx.primary[pb] for pb in range(i, idx.mask + 1, base)]
+        mm = e._mm
+        chain: list[int] = []
+        for off in heads:
+            while off:
+                chain.append(off)
+                off = Q.unpack_from(mm, off + OFF_HNEXT)[0]
+        return chain
 
     def _hash_step(self) -> int:
         assert self._hash_walk is not None
