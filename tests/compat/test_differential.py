@@ -16,7 +16,7 @@ import threading
 import pytest
 
 from tests.helpers import streams
-from tests.helpers.normalize import mask
+from tests.helpers.normalize import line_diff, mask
 from tests.helpers.servers import Server
 from tests.helpers.wire import read_until, read_until_closed, request, send_fragmented
 
@@ -78,15 +78,6 @@ def stats_families(server: Server, families: list[bytes]) -> dict[bytes, bytes]:
         reply, _closed = play(server, [cmd + b"\r\n"], 1, fragment=False)
         out[cmd] = reply
     return out
-
-
-def line_diff(ref: bytes, got: bytes) -> str:
-    """The lines that differ between two replies of the same shape, else both replies."""
-    rl, gl = ref.split(b"\r\n"), got.split(b"\r\n")
-    if len(rl) != len(gl):
-        return f"memcached {ref[:600]!r} vs slabcache {got[:600]!r}"
-    pairs = [(a, b) for a, b in zip(rl, gl, strict=True) if a != b]
-    return "; ".join(f"memcached {a!r} vs slabcache {b!r}" for a, b in pairs)
 
 
 def first_difference(ref: bytes, got: bytes, requests: list[bytes]) -> str:

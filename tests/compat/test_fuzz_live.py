@@ -16,7 +16,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from tests.helpers.normalize import mask
+from tests.helpers.normalize import line_diff, mask
 from tests.helpers.servers import Server
 from tests.helpers.wire import read_until_closed, request
 
@@ -112,7 +112,7 @@ def fuzz_pair(module_server_factory):
 
 
 @settings(
-    max_examples=150,
+    max_examples=300,
     deadline=None,
     derandomize=True,
     database=None,
@@ -139,4 +139,4 @@ def test_fuzz_case(fuzz_pair, case: bytes) -> None:
     (ref, ref_closed), (got, got_closed) = outcomes
     assert ref_closed, f"memcached did not close after EOF on {data!r}"
     assert got_closed, f"slabcache did not close after EOF on {data!r} (replied {got!r})"
-    assert got == ref, f"on {data!r}: memcached {ref!r} vs slabcache {got!r}"
+    assert got == ref, f"on {data!r}: {line_diff(ref, got)}"

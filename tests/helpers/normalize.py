@@ -72,3 +72,12 @@ def mask(reply: bytes, *, reclaim_timing: bool) -> bytes:
     reply = STAT_LINE.sub(sub, reply)
     # The version string names the server; its presence and framing still count.
     return VERSION_LINE.sub(b"VERSION *\r\n", reply)
+
+
+def line_diff(ref: bytes, got: bytes) -> str:
+    """The lines that differ between two replies of the same shape, else both replies."""
+    rl, gl = ref.split(b"\r\n"), got.split(b"\r\n")
+    if len(rl) != len(gl):
+        return f"memcached {ref[:600]!r} vs slabcache {got[:600]!r}"
+    pairs = [(a, b) for a, b in zip(rl, gl, strict=True) if a != b]
+    return "; ".join(f"memcached {a!r} vs slabcache {b!r}" for a, b in pairs)
