@@ -171,6 +171,22 @@ def test_sleep_and_tocrawl_settings(make_engine) -> None:
     assert engine.stats_settings()["lru_crawler_tocrawl"] == 100
 
 
+def test_sleep_paces_crawler_slices(make_engine) -> None:
+    engine, clock = make_engine()
+    for i in range(2500):
+        engine.store(SET, b"s%d" % i, 0, 1, b"v")
+    clock.advance(5)
+    assert engine.lru_crawler_crawl("all") is CrawlResult.OK
+    # lru_crawler_sleep (100 us by default) caps a slice at 1000 items and asks for a pause
+    assert engine.crawler.run(5000) == 1000
+    assert engine.crawler.pause_us == 100
+    assert engine.lru_crawler_sleep(0)
+    assert engine.crawler.run(5000) > 1000  # unpaced: the whole budget
+    drive_crawler(engine)
+    assert engine.crawler.pause_us == 0
+    assert engine.stats_general()["crawler_reclaimed"] == 2500
+
+
 def test_metadump_format(make_engine) -> None:
     engine, clock = make_engine()
     started = clock.process_started
