@@ -4,7 +4,8 @@ Each case goes to a live memcached 1.6.18 and a live slabcache on a fresh
 connection, which is then half-closed: memcached answers every complete request
 and closes. Both must answer with the same bytes (masked as in the differential
 tests) and both must close; meanwhile a second client connected alongside keeps
-getting correct answers, and the server process stays alive.
+getting correct answers, every case moves the two servers' counters alike, and
+the server process stays alive.
 """
 
 from __future__ import annotations
@@ -16,9 +17,10 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from tests.helpers.normalize import line_diff, mask
+from tests.helpers.normalize import line_diff, mask, masked_fields
+from tests.helpers.recording import describe
 from tests.helpers.servers import Server
-from tests.helpers.wire import read_until_closed, request
+from tests.helpers.wire import read_until_closed, request, stats
 
 # KEY is replaced by a key unique to the case, so cases do not see each other's items.
 VALID = [
@@ -86,6 +88,16 @@ cases = st.one_of(
 )
 
 counter = itertools.count()
+COMPARED = masked_fields(reclaim_timing=True)
+
+
+def counter_delta(before: dict[str, str], after: dict[str, str]) -> dict[str, int]:
+    """How much each compared numeric counter moved during one case."""
+    return {
+        k: int(after[k]) - int(v)
+        for k, v in before.items()
+        if k not in COMPARED and v.isdigit() and after.get(k, "").isdigit()
+    }
 
 
 def exchange(server: Server, data: bytes) -> tuple[bytes, bool]:
@@ -123,7 +135,8 @@ def test_fuzz_case(fuzz_pair, case: bytes) -> None:
     servers, side = fuzz_pair
     n = next(counter)
     data = case.replace(b"KEY2", b"fz%db" % n).replace(b"KEY", b"fz%da" % n)
-    outcomes = []
+    outcomes, counters = [], []
+    before = {server.kind: stats(sock) for server, sock in zip(servers, side, strict=True)}
     for server, sock in zip(servers, side, strict=True):
         out, closed = exchange(server, data)
         outcomes.append((mask(out, reclaim_timing=True), closed))
@@ -136,7 +149,10 @@ def test_fuzz_case(fuzz_pair, case: bytes) -> None:
         assert reply == b"STORED\r\nVALUE side 0 %d\r\n%s\r\nEND\r\n" % (len(value), value), (
             f"{server.kind}: side client got {reply!r} after {data!r}"
         )
+        counters.append(counter_delta(before[server.kind], stats(sock)))
     (ref, ref_closed), (got, got_closed) = outcomes
     assert ref_closed, f"memcached did not close after EOF on {data!r}"
     assert got_closed, f"slabcache did not close after EOF on {data!r} (replied {got!r})"
     assert got == ref, f"on {data!r}: {line_diff(ref, got)}"
+    # Counters too: the case must have counted what memcached counts for it.
+    assert counters[0] == counters[1], f"stats changes for {data!r}: {describe(*counters)}"

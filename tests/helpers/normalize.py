@@ -58,11 +58,15 @@ STAT_LINE = re.compile(rb"STAT ((?:items:)?(?:\d+:)?)([A-Za-z_]+) ([^\r\n]*)\r\n
 VERSION_LINE = re.compile(rb"^VERSION [^\r\n]*\r\n", re.M)
 
 
+def masked_fields(*, reclaim_timing: bool) -> set[str]:
+    """Names (without any items:N: / N: prefix) whose values are not compared."""
+    masked = PROCESS_FIELDS | LRU_TIMING_FIELDS
+    return masked | RECLAIM_FIELDS if reclaim_timing else masked
+
+
 def mask(reply: bytes, *, reclaim_timing: bool) -> bytes:
     """`reply` with the named fields' values replaced by `*`."""
-    masked = PROCESS_FIELDS | LRU_TIMING_FIELDS
-    if reclaim_timing:
-        masked = masked | RECLAIM_FIELDS
+    masked = masked_fields(reclaim_timing=reclaim_timing)
 
     def sub(m: re.Match[bytes]) -> bytes:
         if m.group(2).decode() in masked:

@@ -7,6 +7,7 @@ nothing running.
 
 from __future__ import annotations
 
+import atexit
 import os
 import signal
 import socket
@@ -24,6 +25,16 @@ STOP_TIMEOUT = 5.0
 # COMPAT_SUBJECT=memcached points every "slabcache" fixture at memcached itself:
 # the harness must then compare equal, which is how it is debugged.
 SUBJECT = os.environ.get("COMPAT_SUBJECT", "slabcache")
+
+
+# Every server started and not yet stopped, so an interrupted run still stops them.
+_LIVE: dict[int, Server] = {}
+
+
+@atexit.register
+def _stop_leftovers() -> None:
+    for server in list(_LIVE.values()):
+        server.stop()
 
 
 def free_port() -> int:
@@ -87,6 +98,7 @@ class Server:
             except subprocess.TimeoutExpired:
                 os.kill(self.pid, signal.SIGKILL)
                 self.proc.wait(STOP_TIMEOUT)
+        _LIVE.pop(self.pid, None)
         rc = self.proc.returncode
         assert rc is not None, f"{self.kind} pid {self.pid} did not exit"
         return rc
@@ -126,6 +138,7 @@ def start_server(
                 start_new_session=True,  # a ^C to pytest must not reach it first
             )
         server = Server(kind, "127.0.0.1", port, proc.pid, proc, argv, log_path, unix_path)
+        _LIVE[server.pid] = server
         deadline = time.monotonic() + START_TIMEOUT
         while time.monotonic() < deadline and server.alive():
             if _try_connect(server):
