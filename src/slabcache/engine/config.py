@@ -12,6 +12,7 @@ SLAB_PAGE_SIZE = 1 << 20  # fixed in memcached 1.6
 MAX_NUMBER_OF_SLAB_CLASSES = 64  # index 0 is the global page pool
 KEY_MAX_LENGTH = 250
 REALTIME_MAXDELTA = 60 * 60 * 24 * 30  # exptimes above this are absolute Unix times
+HASHPOWER_DEFAULT = 16
 
 
 @dataclass
@@ -34,7 +35,7 @@ class EngineConfig:
     use_cas: bool = True  # -C sets False
 
     # hash table (-o hashpower, no_hashexpand, hash_algorithm)
-    hashpower_init: int = 16
+    hashpower_init: int | None = None  # None: memcached's default of 16, reported as 0
     hash_expand: bool = True
     hash_algorithm: str = "murmur3"  # murmur3 | jenkins | xxh3
 

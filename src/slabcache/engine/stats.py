@@ -196,7 +196,7 @@ class StatsMixin:
             "chunk_size": c.chunk_size,
             "cas_enabled": yn[c.use_cas],
             "item_size_max": c.item_size_max,
-            "hashpower_init": c.hashpower_init,
+            "hashpower_init": c.hashpower_init or 0,  # memcached prints 0 when unset
             "slab_reassign": yn[c.slab_reassign],
             "slab_automove": c.slab_automove,
             "slab_automove_ratio": f"{c.slab_automove_ratio:.2f}",

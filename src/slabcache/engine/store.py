@@ -12,7 +12,7 @@ from bisect import bisect_left
 
 from .arena import Arena
 from .clock import Clock, ManualClock
-from .config import REALTIME_MAXDELTA, EngineConfig
+from .config import HASHPOWER_DEFAULT, REALTIME_MAXDELTA, EngineConfig
 from .crawler import Crawler, CrawlResult, MetadumpStream
 from .hashing import HashFn, hash_function
 from .index import HashIndex
@@ -139,7 +139,8 @@ class Engine(LruMixin, StatsMixin, MaintainerMixin):
         self._key_off = 56 if cfg.use_cas else 48
         self._base_ntotal = 49 + (8 if cfg.use_cas else 0)
         self._chunk_max = cfg.slab_chunk_max
-        self._index = HashIndex(lambda: self._mm, self._key_off, cfg.hashpower_init)
+        hashpower = HASHPOWER_DEFAULT if cfg.hashpower_init is None else cfg.hashpower_init
+        self._index = HashIndex(lambda: self._mm, self._key_off, hashpower)
         self._segmented = cfg.lru_segmented and cfg.lru_maintainer
         self._temp_lru = cfg.temp_lru
         self._temporary_ttl = cfg.temporary_ttl

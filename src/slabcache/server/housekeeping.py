@@ -34,6 +34,9 @@ class Housekeeper:
 
     def start(self) -> None:
         self.running = True
+        # memcached's maintainer schedules the first crawl of every list at startup
+        # (a fresh server shows lru_crawler_starts 1): tick once before serving.
+        self.engine.tick()
         self._clock_handle = self.loop.call_later(CLOCK_POLL, self._poll_clock)
         self._bg_handle = self.loop.call_soon(self._background)
 
