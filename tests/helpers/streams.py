@@ -177,6 +177,15 @@ def too_large(rng: random.Random) -> bytes:
 
 
 SMALL = (0, 1, 5, 30, 100)
+# Delayed flushes are far enough ahead that none comes due during a test.
+FLUSHES = [
+    b"flush_all\r\n",
+    b"flush_all 0\r\n",
+    b"flush_all noreply\r\n",
+    b"flush_all 1000\r\n",
+    b"flush_all 0 noreply\r\n",
+    b"flush_all -1\r\n",
+]
 MIXED = (0, 1, 10, 60, 100, 500, 1000, 3000, 10_000, 70_000, 300_000, 1_000_000)
 
 
@@ -198,7 +207,7 @@ def full_stream(seed: int, length: int = 150) -> list[bytes]:
         elif r < 0.71:
             out.append(touch(rng, True))
         elif r < 0.73:
-            out.append(rng.choice([b"flush_all\r\n", b"flush_all 0\r\n", b"flush_all noreply\r\n"]))
+            out.append(rng.choice(FLUSHES))
         elif r < 0.80:
             out.append(admin(rng))
         elif r < 0.85:
