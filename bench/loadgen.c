@@ -669,7 +669,6 @@ int main(int argc, char **argv) {
                  (double)(ru1.ru_stime.tv_sec - ru0.ru_stime.tv_sec) +
                  (double)(ru1.ru_stime.tv_usec - ru0.ru_stime.tv_usec) / 1e6;
 
-    uint64_t gets_expected = ctr.hits + ctr.misses;
     if (opt_work != W_NONE && opt_work != W_SETMIX && ctr.misses) rc = 1;
     if (ctr.errors) rc = 1;
     if (opt_work != W_NONE && ctr.ops == 0) rc = 1;
@@ -687,7 +686,6 @@ int main(int argc, char **argv) {
            (unsigned long long)ctr.bad_values, elapsed > 0 ? (double)ctr.ops / elapsed : 0,
            elapsed > 0 ? (double)ctr.keys / elapsed : 0, hist_pct(0.50) / 1e3,
            hist_pct(0.99) / 1e3, hist_pct(0.999) / 1e3, cpu, rc ? "false" : "true");
-    (void)gets_expected;
     if (rc)
         fprintf(stderr, "loadgen: run rejected: %llu errors (%llu timeouts), %llu misses\n",
                 (unsigned long long)ctr.errors, (unsigned long long)ctr.timeouts,
