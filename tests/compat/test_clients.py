@@ -277,6 +277,8 @@ def test_pymemcache_over_unix_socket(server_factory) -> None:
     results = []
     for kind in ("memcached", "slabcache"):
         server = server_factory(kind, "-a", "0700", unix=True)
+        _host, _port, pid = server
+        assert pid == server.proc.pid
         c = Client(server.unix_path, timeout=5)
         c.set("k", b"41")
         results.append((c.get("k"), c.incr("k", 1), c.touch("k", 5), c.delete("k"), c.get("k")))

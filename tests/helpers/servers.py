@@ -15,6 +15,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -65,6 +66,10 @@ class Server:
     log_path: Path
     unix_path: str | None = None
     extra: dict[str, object] = field(default_factory=dict)
+
+    def __iter__(self) -> Iterator[object]:
+        """`host, port, pid = server`, the fixture's documented shape."""
+        return iter((self.host, self.port, self.pid))
 
     @property
     def address(self) -> tuple[str, int]:
