@@ -183,6 +183,21 @@ LOCKSTEP_SCRIPTS = {
         b"x" * 2040 + b"\r\n",
         b"version\r\n",
     ],
+    # Which counters each command moves, read back after every step.
+    "counters": [
+        b"set k 0 0 1\r\nx\r\n",
+        b"gat 0 k\r\n",
+        b"stats\r\n",
+        b"gats 0 k nope\r\n",
+        b"stats\r\n",
+        b"flush_all abc\r\n",
+        b"stats\r\n",
+        b"set k 0 0 1 noreply\r\nxy\r\n",
+        b"stats\r\n",
+        b"incr nope 1\r\n",
+        b"touch nope 1\r\n",
+        b"stats\r\n",
+    ],
     "admin": [
         b"verbosity 1\r\n",
         b"verbosity 0\r\n",
@@ -207,7 +222,8 @@ def test_lockstep_scripts(server_factory, name: str) -> None:
         replies = []
         for req in LOCKSTEP_SCRIPTS[name]:
             sock.sendall(req)
-            marker = b"END\r\n" if req.startswith((b"stats", b"get")) else b"\r\n"
+            multi = req.startswith((b"stats", b"get", b"gat", b"bget"))
+            marker = b"END\r\n" if multi else b"\r\n"
             out, _ = read_until(sock, marker, timeout=10)
             replies.append(mask(out, reclaim_timing=True))
         sock.close()
