@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from slabcache.engine.meta_ops import MetaOps
 from slabcache.protocol import stats as statsfmt
 from slabcache.protocol.context import (
     LOG_FETCHERS,
@@ -503,6 +504,8 @@ class CommandHandler:
         if ntok == 2:
             es = eng.stats_settings() if hasattr(eng, "stats_settings") else {}
             general = eng.stats_general() if hasattr(eng, "stats_general") else {}
+            if "cmd_meta" not in general and hasattr(eng, "_g"):
+                general = {**general, "cmd_meta": MetaOps(eng).meta_cmds()}
             sw = statsfmt.switches(ctx, es)
             out.append(statsfmt.general(general, ctx.server_stats(), sw))
             return

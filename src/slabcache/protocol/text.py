@@ -22,6 +22,7 @@ live here; the commands themselves are in handler.py.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from slabcache.protocol.context import LocalContext, ServerContext
@@ -36,6 +37,7 @@ from slabcache.protocol.handler import (
     StoreMode,
     _Unsupported,
 )
+from slabcache.protocol.meta import MetaCommands
 from slabcache.protocol.numbers import strtol32, strtoul32, strtoull
 
 MAX_TOKENS = 24  # memcached's tokenizer keeps 23 tokens + a terminal one
@@ -81,6 +83,8 @@ class TextProtocol(CommandHandler):
         self._scan = 0  # offset where the next "\n" search starts
         self._need = 0  # bytes of data block awaited (incl. CRLF)
         self._pending_store: tuple[Any, ...] | None = None
+        self._pending_meta: Callable[[bytes], None] | None = None  # ms awaiting its block
+        self._meta: MetaCommands | None = None  # created on the first meta command
         self._swallow = 0  # bytes still to discard
         self.max_reqs = max_reqs
         self.pending = False
@@ -207,6 +211,12 @@ class TextProtocol(CommandHandler):
             self._out.append(ERROR)
             return
         cmd = toks[0]
+        if len(cmd) == 2 and cmd[0] == 109:  # "m?": the meta commands (meta.py)
+            meta = self._meta
+            if meta is None:
+                meta = self._meta = MetaCommands(self)
+            meta.dispatch(toks, ntok)
+            return
         rule = _EXACT.get(cmd)
         if rule is not None:
             if ntok not in rule:
@@ -289,6 +299,17 @@ class TextProtocol(CommandHandler):
             self._pending_store = (mode, key, flags, exptime, cas, nr)
             self._need = nbytes
 
+    def read_block(self, nbytes: int, then: Callable[[bytes], None]) -> None:
+        """Hand the next `nbytes` (data + CRLF) to `then`, now or once they arrive."""
+        buf = self._buf
+        pos = self._pos
+        if len(buf) - pos >= nbytes:
+            self._pos = pos + nbytes
+            then(bytes(buf[pos : pos + nbytes]))
+        else:
+            self._pending_meta = then
+            self._need = nbytes
+
     def _skip(self, n: int) -> None:
         avail = len(self._buf) - self._pos
         take = min(n, avail)
@@ -296,6 +317,10 @@ class TextProtocol(CommandHandler):
         self._swallow = n - take
 
     def _finish_store(self, block: bytes) -> None:
+        if self._pending_meta is not None:
+            then, self._pending_meta = self._pending_meta, None
+            then(block)
+            return
         mode, key, flags, exptime, cas, nr = self._pending_store  # type: ignore[misc]
         self._pending_store = None
         if block[-2:] != b"\r\n":
