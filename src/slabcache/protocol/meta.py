@@ -601,7 +601,7 @@ class MetaCommands:
         if ntok >= 4 and toks[2] == b"b":
             dec = b64decode(key)
             if dec is None:
-                out.append(BAD_KEY + b"\r\n")
+                out.append(BAD_FORMAT)  # me's own message for an undecodable key
                 return
             key = dec
         ops = self.ops
