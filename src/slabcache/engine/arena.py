@@ -49,6 +49,11 @@ class Arena:
         self.free_head = [0] * nclasses
         self.sl_curr = [0] * nclasses
         self._zero_page = bytes(page)
+        # page length per class, precomputed: new_slab runs on every allocation at the -m limit
+        self._page_lens = [
+            page if self._full_pages else classes.sizes[c] * classes.perslab[c]
+            for c in range(nclasses)
+        ]
         if self.prealloc:
             if classes.power_largest * page > cfg.maxbytes:
                 raise PreallocError(
@@ -67,9 +72,7 @@ class Arena:
     # -- pages -----------------------------------------------------------------------------
 
     def page_len(self, cls: int) -> int:
-        if self._full_pages:
-            return self.page_size
-        return self.classes.sizes[cls] * self.classes.perslab[cls]
+        return self._page_lens[cls]
 
     def _fresh_page(self) -> int | None:
         if self._prealloc_pages is not None and self.mem_malloced >= self._prealloc_pages * (
@@ -91,13 +94,9 @@ class Arena:
 
     def new_slab(self, cls: int) -> bool:
         """do_slabs_newslab: the -m check, the first-page allowance, pool first."""
-        length = self.page_len(cls)
-        if (
-            self.mem_limit
-            and self.mem_malloced + length > self.mem_limit
-            and self.pages[cls]
-            and not self.pool
-        ):
+        length = self._page_lens[cls]
+        limit = self.mem_limit
+        if limit and self.mem_malloced + length > limit and self.pages[cls] and not self.pool:
             return False
         if self.pool:
             idx = self.pool.pop()

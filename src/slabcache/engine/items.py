@@ -63,6 +63,13 @@ META = struct.Struct("<IIIHHBB")
 # time..nkey + orig_clsid + padding: written once when an item is allocated (from offset 24)
 NEWHDR = struct.Struct("<IIIHHBBB5x")
 LINKS = struct.Struct("<QQ")
+# hot-path layouts: a whole linked header written in one call (next..orig_clsid [+ cas]), and
+# everything a lookup needs read in one call from offset 24 (time..nkey [+ cas at 48])
+LINKED_HDR = struct.Struct("<QQQIIIHHBBB5x")
+LINKED_HDR_CAS = struct.Struct("<QQQIIIHHBBB5xQ")
+META_CAS = struct.Struct("<IIIHHBB6xQ")
+REF_FLAGS = struct.Struct("<HH")  # refcount, it_flags (from offset 36)
+NUL_FLAGS = struct.Struct("<BI")  # the key's NUL and the client flags after it
 CHUNK_HDR = struct.Struct("<QQQII4xHHB7x")
 
 

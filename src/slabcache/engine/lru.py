@@ -12,6 +12,7 @@ The engine class mixes this in; it provides _mm, _arena, _index, _hash, clock an
 
 from __future__ import annotations
 
+from .arena import FREE_HDR
 from .items import (
     CLSID_MASK,
     COLD_LRU,
@@ -24,17 +25,20 @@ from .items import (
     ITEM_CHUNKED,
     ITEM_FETCHED,
     ITEM_LINKED,
+    ITEM_SLABBED,
     LINKS,
     LRU_MASK,
     META,
     OFF_CAS,
     OFF_CLSID,
     OFF_FLAGS,
+    OFF_HNEXT,
     OFF_NKEY,
     OFF_ORIG_CLSID,
     OFF_PREV,
     OFF_REFCOUNT,
     OFF_TIME,
+    REF_FLAGS,
     TEMP_LRU,
     WARM_LRU,
     Q,
@@ -61,16 +65,8 @@ class LruMixin:
     # -- item field helpers (cold paths) ----------------------------------------------------
 
     def _item_ntotal(self, off: int) -> int:
-        mm = self._mm
-        nbytes = I32.unpack_from(mm, off + 32)[0]
-        fl = H16.unpack_from(mm, off + OFF_FLAGS)[0]
-        return (
-            49
-            + mm[off + OFF_NKEY]
-            + nbytes
-            + (4 if fl & ITEM_CFLAGS else 0)
-            + (8 if fl & ITEM_CAS else 0)
-        )
+        _t, _e, nbytes, _r, fl, _c, nk = META.unpack_from(self._mm, off + OFF_TIME)
+        return 49 + nk + nbytes + (4 if fl & ITEM_CFLAGS else 0) + (8 if fl & ITEM_CAS else 0)
 
     def _item_key(self, off: int) -> bytes:
         ko = off + self._key_off
@@ -104,23 +100,26 @@ class LruMixin:
 
     def _link_q(self, off: int, lru_id: int, ntotal: int) -> None:
         mm = self._mm
-        head = self._heads[lru_id]
+        heads = self._heads
+        head = heads[lru_id]
         LINKS.pack_into(mm, off, head, 0)
         if head:
             Q.pack_into(mm, head + OFF_PREV, off)
         else:
             self._tails[lru_id] = off
-        self._heads[lru_id] = off
+        heads[lru_id] = off
         self._lru_sizes[lru_id] += 1
         self._lru_bytes[lru_id] += ntotal
 
     def _unlink_q(self, off: int, lru_id: int, ntotal: int) -> None:
         mm = self._mm
         nxt, prv = LINKS.unpack_from(mm, off)
-        if self._heads[lru_id] == off:
-            self._heads[lru_id] = nxt
-        if self._tails[lru_id] == off:
-            self._tails[lru_id] = prv
+        heads = self._heads
+        if heads[lru_id] == off:
+            heads[lru_id] = nxt
+        tails = self._tails
+        if tails[lru_id] == off:
+            tails[lru_id] = prv
         if nxt:
             Q.pack_into(mm, nxt + OFF_PREV, prv)
         if prv:
@@ -131,33 +130,103 @@ class LruMixin:
 
     def _relink(self, off: int, to_lru: int) -> None:
         """Move a linked item to the head of another sub-LRU of its class."""
+        # hot path (tail pulls under eviction): one header read, both list edits inlined
         mm = self._mm
-        cid = mm[off + OFF_CLSID]
-        ntotal = self._item_ntotal(off)
-        self._unlink_q(off, cid, ntotal)
+        _t, _e, nbytes, _r, fl, cid, nk = META.unpack_from(mm, off + OFF_TIME)
+        ntotal = 49 + nk + nbytes + (4 if fl & ITEM_CFLAGS else 0) + (8 if fl & ITEM_CAS else 0)
+        heads, tails = self._heads, self._tails
+        sizes, nbs = self._lru_sizes, self._lru_bytes
+        nxt, prv = LINKS.unpack_from(mm, off)
+        if heads[cid] == off:
+            heads[cid] = nxt
+        if tails[cid] == off:
+            tails[cid] = prv
+        if nxt:
+            Q.pack_into(mm, nxt + OFF_PREV, prv)
+        if prv:
+            Q.pack_into(mm, prv, nxt)
+        sizes[cid] -= 1
+        nbs[cid] -= ntotal
         new_id = (cid & CLSID_MASK) | to_lru
         mm[off + OFF_CLSID] = new_id
-        self._link_q(off, new_id, ntotal)
+        head = heads[new_id]
+        LINKS.pack_into(mm, off, head, 0)
+        if head:
+            Q.pack_into(mm, head + OFF_PREV, off)
+        else:
+            tails[new_id] = off
+        heads[new_id] = off
+        sizes[new_id] += 1
+        nbs[new_id] += ntotal
 
     # -- item lifecycle ---------------------------------------------------------------------
 
     def _item_unlink(self, off: int, hv: int | None = None) -> None:
         """do_item_unlink: out of the hash and LRU, drop the link's reference."""
+        # hot path (evictions, deletes): one header read; hash, list and free inlined
         mm = self._mm
-        fl = H16.unpack_from(mm, off + OFF_FLAGS)[0]
+        _t, _e, nbytes, ref, fl, cid, nk = META.unpack_from(mm, off + OFF_TIME)
         if not fl & ITEM_LINKED:
             return
-        H16.pack_into(mm, off + OFF_FLAGS, fl & ~ITEM_LINKED)
-        ntotal = self._item_ntotal(off)
+        fl &= ~ITEM_LINKED
+        ntotal = 49 + nk + nbytes + (4 if fl & ITEM_CFLAGS else 0) + (8 if fl & ITEM_CAS else 0)
         self._bytes -= ntotal
         self._curr_items -= 1
         if self._sizes_hist is not None:
             self._sizes_remove(off, ntotal)
         if hv is None:
-            hv = self._hash(self._item_key(off))
-        self._index.delete(off, hv)
-        self._unlink_q(off, mm[off + OFF_CLSID], ntotal)
-        self._item_release(off)
+            ko = off + self._key_off
+            hv = self._hash(mm[ko : ko + nk])
+        # HashIndex.delete
+        idx = self._index
+        if idx.expanding:
+            table, b = idx.bucket_of(hv)
+        else:
+            table, b = idx.primary, hv & idx.mask
+        cur = table[b]
+        hnext = Q.unpack_from(mm, off + OFF_HNEXT)[0]
+        if cur == off:
+            table[b] = hnext
+        else:
+            while cur:
+                after = Q.unpack_from(mm, cur + OFF_HNEXT)[0]
+                if after == off:
+                    Q.pack_into(mm, cur + OFF_HNEXT, hnext)
+                    break
+                cur = after
+            else:
+                raise AssertionError("item not in its hash chain")
+        idx.hash_items -= 1
+        # _unlink_q
+        nxt, prv = LINKS.unpack_from(mm, off)
+        heads = self._heads
+        if heads[cid] == off:
+            heads[cid] = nxt
+        tails = self._tails
+        if tails[cid] == off:
+            tails[cid] = prv
+        if nxt:
+            Q.pack_into(mm, nxt + OFF_PREV, prv)
+        if prv:
+            Q.pack_into(mm, prv, nxt)
+        self._lru_sizes[cid] -= 1
+        self._lru_bytes[cid] -= ntotal
+        # _item_release: the link's reference; the chunk goes back when nobody else holds it
+        if ref != 1 or fl & ITEM_CHUNKED:
+            LINKS.pack_into(mm, off, 0, 0)
+            REF_FLAGS.pack_into(mm, off + OFF_REFCOUNT, ref - 1, fl)
+            if ref == 1:
+                self._item_free(off)
+            return
+        arena = self._arena
+        fh = arena.free_head
+        c = cid & CLSID_MASK
+        head = fh[c]
+        FREE_HDR.pack_into(mm, off, head, 0, ITEM_SLABBED, c)
+        if head:
+            Q.pack_into(mm, head + OFF_PREV, off)
+        fh[c] = off
+        arena.sl_curr[c] += 1
 
     def _item_release(self, off: int) -> None:
         """do_item_remove: drop one reference; free the chunk(s) at zero."""
@@ -189,11 +258,12 @@ class LruMixin:
 
     def _pull_tail(self, cls: int, cur_lru: int, total_bytes: int, flags: int, max_age: int) -> int:
         """lru_pull_tail: look at up to 5 tail items; reclaim, evict or move. Returns removed."""
+        # hot path under eviction: counters looked up only when an event counts
         mm = self._mm
         lru_id = cls | cur_lru
         now = self.clock.now
-        ist = self._istats
-        is_marker = self._arena.is_marker
+        marker_end = self._arena.page_size  # crawler markers live in the header page
+        unpack = META.unpack_from
         removed = 0
         move_to: int | None = None
         found = 0
@@ -201,15 +271,16 @@ class LruMixin:
         tries = TAIL_TRIES
         while tries > 0 and search:
             next_it = Q.unpack_from(mm, search + OFF_PREV)[0]
-            if is_marker(search):
+            if search < marker_end:
                 # an LRU crawler marker: the maintainer stops here, others step over it
                 if flags & LRU_PULL_CRAWL_BLOCKS:
                     return 0
                 search = next_it
                 continue
             tries -= 1
-            t, exptime, _nbytes, ref, fl, _cid, _nk = META.unpack_from(mm, search + OFF_TIME)
+            t, exptime, _nbytes, ref, fl, _cid, _nk = unpack(mm, search + OFF_TIME)
             if ref != 1:
+                ist = self._istats
                 ist["lrutail_reflocked"][cls] += 1
                 trt = self.cfg.tail_repair_time
                 if trt and t + trt < now:
@@ -218,7 +289,10 @@ class LruMixin:
                     self._item_unlink(search)
                     search = next_it
                     continue
-            if (exptime and exptime < now) or self._is_flushed(t, self._item_cas(search)):
+            if (exptime and exptime < now) or (
+                self._oldest_live is not None and self._is_flushed(t, self._item_cas(search))
+            ):
+                ist = self._istats
                 ist["reclaimed"][cls] += 1
                 if not fl & ITEM_FETCHED:
                     ist["expired_unfetched"][cls] += 1
@@ -226,23 +300,24 @@ class LruMixin:
                 removed += 1
                 search = next_it
                 continue
-            if cur_lru == HOT_LRU or cur_lru == WARM_LRU:
+            if cur_lru in (HOT_LRU, WARM_LRU):
                 # memcached falls through from HOT to WARM: a HOT limit of 0 takes WARM's pct
-                limit = total_bytes * self.cfg.hot_lru_pct // 100 if cur_lru == HOT_LRU else 0
+                cfg = self.cfg
+                limit = total_bytes * cfg.hot_lru_pct // 100 if cur_lru == HOT_LRU else 0
                 if limit == 0:
-                    limit = total_bytes * self.cfg.warm_lru_pct // 100
+                    limit = total_bytes * cfg.warm_lru_pct // 100
                 if fl & ITEM_ACTIVE:
-                    self._set_it_flags(search, fl & ~ITEM_ACTIVE)
+                    H16.pack_into(mm, search + OFF_FLAGS, fl & ~ITEM_ACTIVE)
                     removed += 1
                     if cur_lru == WARM_LRU:
-                        ist["moves_within_lru"][cls] += 1
+                        self._istats["moves_within_lru"][cls] += 1
                         self._relink(search, WARM_LRU)
                         search = next_it
                         continue
-                    ist["moves_to_warm"][cls] += 1
+                    self._istats["moves_to_warm"][cls] += 1
                     move_to = WARM_LRU
                 elif self._lru_bytes[lru_id] > limit or now - t > max_age:
-                    ist["moves_to_cold"][cls] += 1
+                    self._istats["moves_to_cold"][cls] += 1
                     move_to = COLD_LRU
                     removed += 1
                 found = search
@@ -250,6 +325,7 @@ class LruMixin:
                 found = search
                 if flags & LRU_PULL_EVICT:
                     if self._evict_to_free:
+                        ist = self._istats
                         ist["evicted"][cls] += 1
                         ist["evicted_time"][cls] = now - t
                         if exptime:
@@ -262,8 +338,8 @@ class LruMixin:
                         removed += 1
                         self._on_evict(cls)
                 elif fl & ITEM_ACTIVE and self._segmented:
-                    ist["moves_to_warm"][cls] += 1
-                    self._set_it_flags(search, fl & ~ITEM_ACTIVE)
+                    self._istats["moves_to_warm"][cls] += 1
+                    H16.pack_into(mm, search + OFF_FLAGS, fl & ~ITEM_ACTIVE)
                     move_to = WARM_LRU
                     removed += 1
             else:  # TEMP: only ever reclaimed when expired
@@ -280,7 +356,10 @@ class LruMixin:
 
     def _alloc_pull(self, ntotal: int, cls: int) -> int | None:
         """do_item_alloc_pull: up to 10 rounds of slab alloc, evicting pull, forced HOT->COLD."""
+        # hot path under eviction: the slab alloc (free-list pop) is inlined
         arena = self._arena
+        fh = arena.free_head
+        mm = self._mm
         segmented = self._segmented
         pull = self._pull_tail
         off: int | None = None
@@ -288,8 +367,16 @@ class LruMixin:
         while i < ALLOC_TRIES:
             if not segmented:
                 pull(cls, COLD_LRU, 0, 0, 0)
-            off = arena.alloc(cls)
-            if off is not None:
+            head = fh[cls]
+            if not head and arena.new_slab(cls):
+                head = fh[cls]
+            if head:
+                nxt = Q.unpack_from(mm, head)[0]
+                fh[cls] = nxt
+                if nxt:
+                    Q.pack_into(mm, nxt + OFF_PREV, 0)
+                arena.sl_curr[cls] -= 1
+                off = head
                 break
             if pull(cls, COLD_LRU, 0, LRU_PULL_EVICT, 0) <= 0:
                 if segmented:
