@@ -253,6 +253,27 @@ class MetaCommands:
         else:
             self._out.append(ERROR)
 
+    def mg_fast(self, line: bytes) -> bool:
+        """`mg <key> v` (single spaces) is a plain get: same counters, same bump, same bytes.
+
+        Hot path. Declines (False) whatever needs the general parser: other flags, watchers,
+        or items that may carry stale/win state.
+        """
+        parts = line.split(b" ")
+        if len(parts) != 3 or parts[2] != b"v" or self.ctx.watchers.mask or self.ops.marked:
+            return False
+        key = parts[1]
+        if not key or len(key) > KEY_MAX_LENGTH:
+            return False
+        r = self.engine.get(key)
+        if r is None:
+            self._out.append(EN)
+        else:
+            data = r[1]
+            self._out.append(b"VA %d\r\n" % (len(data) - 2))
+            self._out.append(data)
+        return True
+
     def _error(self, msg: bytes) -> None:
         self._out.append(msg if msg.endswith(b"\r\n") else msg + b"\r\n")
 

@@ -205,6 +205,12 @@ class TextProtocol(CommandHandler):
             if keys:
                 self.retrieve(keys, False, None)
                 return
+        if line[:3] == b"mg ":  # hot path: `mg <key> v` without tokenizing
+            meta = self._meta
+            if meta is None:
+                meta = self._meta = MetaCommands(self)
+            if meta.mg_fast(line):
+                return
         toks, more = tokenize(line)
         ntok = MAX_TOKENS if more else len(toks) + 1
         if ntok < 2 or len(toks[0]) < 2:
