@@ -10,11 +10,14 @@ import dataclasses
 import enum
 from bisect import bisect_left
 
+import mmh3
+
 from .arena import Arena
 from .clock import Clock, ManualClock
 from .config import HASHPOWER_DEFAULT, REALTIME_MAXDELTA, EngineConfig
 from .crawler import Crawler, CrawlResult, MetadumpStream
-from .hashing import HashFn, hash_function
+from .hashing import HashFn, hash_function, murmur3
+from .hotpath import HotPathMixin
 from .index import HashIndex
 from .items import (
     CHUNK_HDR,
@@ -119,7 +122,11 @@ _STORED, _NOT_STORED, _EXISTS, _NOT_FOUND = (
 )
 
 
-class Engine(LruMixin, StatsMixin, MaintainerMixin):
+class Engine(HotPathMixin, LruMixin, StatsMixin, MaintainerMixin):
+    # the hot paths compare against these without importing this module
+    _SET = StoreMode.SET
+    _STORED = StoreResult.STORED
+
     def __init__(
         self,
         config: EngineConfig | None = None,
@@ -130,6 +137,8 @@ class Engine(LruMixin, StatsMixin, MaintainerMixin):
         self.cfg = cfg
         self.clock = clock if clock is not None else Clock()
         self._hash: HashFn = hash_fn if hash_fn is not None else hash_function(cfg.hash_algorithm)
+        if self._hash is murmur3:
+            self._hash = mmh3.mmh3_32_uintdigest  # the same function without a Python frame
         self._classes = build_classes(cfg)
         self._sizes = list(self._classes.sizes)
         self._power_largest = self._classes.power_largest
@@ -139,6 +148,13 @@ class Engine(LruMixin, StatsMixin, MaintainerMixin):
         self._key_off = 56 if cfg.use_cas else 48
         self._base_ntotal = 49 + (8 if cfg.use_cas else 0)
         self._chunk_max = cfg.slab_chunk_max
+        # hot path: the largest ntotal SET without chunking, and size -> class by 8-byte step
+        # (class sizes are 8-aligned; only the top class may not be, hence the clamp)
+        self._fast_max = min(cfg.slab_chunk_max, cfg.item_size_max)
+        pl = self._power_largest
+        self._cls_of = [
+            min(bisect_left(self._sizes, j << 3, 1), pl) for j in range((self._fast_max >> 3) + 2)
+        ]
         hashpower = HASHPOWER_DEFAULT if cfg.hashpower_init is None else cfg.hashpower_init
         self._index = HashIndex(lambda: self._mm, self._key_off, hashpower)
         self._segmented = cfg.lru_segmented and cfg.lru_maintainer
@@ -377,52 +393,6 @@ class Engine(LruMixin, StatsMixin, MaintainerMixin):
 
     # -- public operations -------------------------------------------------------------------
 
-    def get(self, key: bytes) -> tuple[int, bytes, int] | None:
-        # hot path: hash lookup, liveness checks, bump and value read inlined
-        g = self._g
-        g["cmd_get"] += 1
-        hv = self._hash(key)
-        idx = self._index
-        if idx.expanding:
-            table, b = idx.bucket_of(hv)
-        else:
-            table, b = idx.primary, hv & idx.mask
-        mm = self._mm
-        off = table[b]
-        nk = len(key)
-        ko = self._key_off
-        while off:
-            if mm[off + 41] == nk and mm[off + ko : off + ko + nk] == key:
-                break
-            off = Q.unpack_from(mm, off + 16)[0]
-        else:
-            g["get_misses"] += 1
-            return None
-        t, exptime, nbytes, _ref, fl, cid, _nk = META.unpack_from(mm, off + 24)
-        cas = Q.unpack_from(mm, off + 48)[0] if self._use_cas else 0
-        if self._oldest_live is not None and self._is_flushed(t, cas):
-            self._item_unlink(off, hv)
-            g["get_flushed"] += 1
-            g["get_misses"] += 1
-            return None
-        if exptime and exptime <= self.clock.now:
-            self._item_unlink(off, hv)
-            g["get_expired"] += 1
-            g["get_misses"] += 1
-            return None
-        if not fl & ITEM_ACTIVE or not self._segmented:
-            self._bump(off, fl, cid)
-        self._lru_hits[cid] += 1
-        p = off + ko + nk + 1
-        if fl & ITEM_CFLAGS:
-            flags = I32.unpack_from(mm, p)[0]
-            p += 4
-        else:
-            flags = 0
-        if fl & ITEM_CHUNKED:
-            return flags, self._read_data(off, fl, p, nbytes), cas
-        return flags, mm[p : p + nbytes], cas
-
     def _touch(self, key: bytes, exptime: int) -> int:
         """do_item_touch: fetch with bump, then the new exptime."""
         hv = self._hash(key)
@@ -455,7 +425,15 @@ class Engine(LruMixin, StatsMixin, MaintainerMixin):
         self._sstats["touch_hits"][self._mm[off + 40] & CLSID_MASK] += 1
         return True
 
-    def store(
+    def _set_no_memory(self, key: bytes, hv: int) -> StoreResult:
+        """SET refused for memory: a failed SET must not leave the old value behind."""
+        self._g["store_no_memory"] += 1
+        old = self._find_live(key, hv)
+        if old:
+            self._item_unlink(old, hv)
+        return StoreResult.NO_MEMORY
+
+    def _store_mode(
         self,
         mode: StoreMode,
         key: bytes,
@@ -464,7 +442,7 @@ class Engine(LruMixin, StatsMixin, MaintainerMixin):
         value: bytes,
         cas_in: int | None = None,
     ) -> StoreResult:
-        # hot path for SET: alloc + copy, lookup, replace/link
+        """do_store_item for every mode and size (`store` in hotpath.py takes plain SETs)."""
         ntotal = self._base_ntotal + len(key) + len(value) + 2 + (4 if flags else 0)
         exp = self._realtime(exptime) if exptime else 0
         hv = self._hash(key)
@@ -534,10 +512,7 @@ class Engine(LruMixin, StatsMixin, MaintainerMixin):
         flags, old_data, _cas = self._value(old)
         _f, new_data, _c = self._value(off)
         self._item_release(off)
-        if mode is _APPEND:
-            data = old_data[:-2] + new_data[:-2]
-        else:
-            data = new_data[:-2] + old_data[:-2]
+        data = old_data[:-2] + new_data[:-2] if mode is _APPEND else new_data[:-2] + old_data[:-2]
         exptime = I32.unpack_from(mm, old + 28)[0]
         ntotal = self._base_ntotal + len(key) + len(data) + 2 + (4 if flags else 0)
         if ntotal > self.cfg.item_size_max:
