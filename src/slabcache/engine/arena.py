@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import mmap
 import struct
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
 from .config import EngineConfig
 from .items import ITEM_SLABBED, LINKS, OFF_PREV, Q
@@ -39,7 +39,15 @@ class Arena:
         nclasses = classes.power_largest + 1
         # room for -m worth of pages plus the first-page-per-class allowance; grows on demand
         self._npages = 1 + -(-cfg.maxbytes // page) + nclasses
-        self.mm = mmap.mmap(-1, self._npages * page, flags=mmap.MAP_PRIVATE | mmap.MAP_ANONYMOUS)
+        # one spare page past the last usable one: a lookup reads a key-length window at an
+        # item's key, which may run past a small item near the end (never touched: no RSS)
+        self.mm = mmap.mmap(
+            -1, (self._npages + 1) * page, flags=mmap.MAP_PRIVATE | mmap.MAP_ANONYMOUS
+        )
+        # the arena as 64-bit words: the hot paths read and write links (next, prev, h_next,
+        # CAS: all 8-aligned) by index, cheaper than a struct call; remade when the map grows
+        self.m64 = memoryview(self.mm).cast("Q")
+        self.remap_hooks: list[Callable[[], None]] = []
         self._next_fresh = 1  # page 0 is the arena header
         self._released: list[int] = []  # pages given back (cache_memlimit), reusable as fresh
         self._prealloc_pages = cfg.maxbytes // page if self.prealloc else None
@@ -88,9 +96,14 @@ class Arena:
         return idx
 
     def _grow(self, npages: int) -> None:
-        # offsets are arena-relative, so a bigger mapping keeps every link valid
-        self.mm.resize(npages * self.page_size)
+        # offsets are arena-relative, so a bigger mapping keeps every link valid; the word
+        # view must be let go for the resize and is handed out again afterwards
+        self.m64.release()
+        self.mm.resize((npages + 1) * self.page_size)
+        self.m64 = memoryview(self.mm).cast("Q")
         self._npages = npages
+        for hook in self.remap_hooks:
+            hook()
 
     def new_slab(self, cls: int) -> bool:
         """do_slabs_newslab: the -m check, the first-page allowance, pool first."""

@@ -1,17 +1,27 @@
 """The per-request fast paths: `get` and `store` (SET of a slab-sized item), fully inlined.
 
-Written for speed, not reading: these two run once per request, so each does one hash, one
+Written for speed, not reading: these two run once per request. Each does one hash and one
 bucket-chain walk (remembering the predecessor, so an overwritten item leaves its chain
-without a second walk), one struct read of the header, and writes the new item's whole header
-(links, times, sizes, flags, class, CAS) in a single pack once its LRU and hash neighbours
-are known. The steps and their order are memcached's do_item_get / do_store_item /
-do_item_alloc_pull / do_item_replace; every other mode, chunked and too-large items and the
-`stats sizes` bookkeeping take the general path in store.py (`_store_mode`).
+without a second walk) and reads the header in one struct call; links are read and written
+as 64-bit words through the arena's word view (offsets are 8-aligned). A SET writes the new
+item's whole header and key (links, times, sizes, flags, class, CAS, key, NUL, client flags)
+in one pack once its LRU and hash neighbours are known. When the old item's chunk goes back
+to the class the new one was popped from, the pop and the push are done as one swap of the
+free-list head; the resulting memory is the same as popping then pushing.
 
-The engine mixes this in; it provides the arena, index, LRU lists and counters.
+The steps and their order are memcached's do_item_get / do_store_item / do_item_alloc_pull /
+do_item_replace. Other modes, chunked and too-large items and the `stats sizes` bookkeeping
+take the general path in store.py (`_store_mode`).
+
+The engine mixes this in; it provides the arena, index, LRU lists and counters, and hands
+them over as two tuples of locals (`_hot_get`, `_hot_set`: one attribute read instead of a
+dozen), remade when the arena's word view is remade.
 """
 
 from __future__ import annotations
+
+import struct
+from collections.abc import Callable
 
 from .arena import FREE_HDR
 from .items import (
@@ -24,49 +34,83 @@ from .items import (
     ITEM_FETCHED,
     ITEM_LINKED,
     ITEM_SLABBED,
-    LINKED_HDR,
-    LINKED_HDR_CAS,
-    LINKS,
-    META,
-    META_CAS,
-    NUL_FLAGS,
     REF_FLAGS,
-    Q,
 )
 
-_U64 = Q.unpack_from
-_P64 = Q.pack_into
-_META = META.unpack_from
-_META_CAS = META_CAS.unpack_from
+_H16 = H16.pack_into
 _CRLF = b"\r\n"
+
+PackInto = Callable[..., None]
+Unpack = Callable[..., tuple]
 
 
 class HotPathMixin:
+    def _hot_locals(self) -> None:
+        """The objects the hot paths use, as tuples (list identities never change)."""
+        arena = self._arena
+        if not hasattr(self, "_get_unpackers"):
+            self._get_unpackers: list[Unpack | None] = [None] * 256
+            self._set_unpackers: list[Unpack | None] = [None] * 256
+        self._hot_get = (
+            self._g, self._hash, self._index, self._mm, self._m64, self._key_off,
+            self._use_cas, self._lru_hits, self._get_unpackers,
+        )  # fmt: skip
+        self._hot_set = (
+            self._g, self._hash, self._index, self._mm, self._key_off, self._use_cas,
+            self._set_cmds, arena, arena.free_head, self._heads, self._tails, self._lru_sizes,
+            self._lru_bytes, self._cls_of, self._base_ntotal, self._fast_max, self._hdr_packers,
+            self.clock, self._set_unpackers,
+        )  # fmt: skip
+
+    def _unpackers(self, nkey: int) -> tuple[Unpack, Unpack]:
+        """unpack_from for a lookup: header fields and a key-length window at the key, so one
+        call both matches a chain entry and reads it (from offset 24 for get, 0 for set)."""
+        cas = "Q" if self._use_cas else ""
+        get = struct.Struct(f"<IIIHHBB6x{cas}{nkey}s").unpack_from
+        put = struct.Struct(f"<QQQIIIHHBB6x{cas}{nkey}s").unpack_from
+        self._get_unpackers[nkey] = get
+        self._set_unpackers[nkey] = put
+        return get, put
+
+    def _header_packer(self, nkey: int, with_flags: bool) -> PackInto:
+        """pack_into for a linked header + key + NUL [+ client flags], one per key length."""
+        fmt = "<QQQIIIHHBBB5x" + ("Q" if self._use_cas else "") + f"{nkey}sx"
+        pk = struct.Struct(fmt + ("I" if with_flags else "")).pack_into
+        self._hdr_packers[nkey << 1 | with_flags] = pk
+        return pk
+
     def get(self, key: bytes) -> tuple[int, bytes, int] | None:
         # hot path: do_item_get + bump + value read, inlined
-        g = self._g
+        g, hsh, idx, mm, m64, ko, use_cas, lru_hits, unpackers = self._hot_get
         g["cmd_get"] += 1
-        hv = self._hash(key)
-        idx = self._index
-        if idx.expanding:
+        hv = hsh(key)
+        tm = idx.fast
+        if tm is None:
             table, b = idx.bucket_of(hv)
             off = table[b]
         else:
-            off = idx.primary[hv & idx.mask]
-        mm = self._mm
+            table, mask = tm
+            off = table[hv & mask]
         nk = len(key)
-        ko = self._key_off
-        while off:
-            if mm[off + 41] == nk and mm[off + ko : off + ko + nk] == key:
-                break
-            off = _U64(mm, off + 16)[0]
+        up = unpackers[nk] or self._unpackers(nk)[0]
+        if use_cas:
+            while off:
+                t, exptime, nbytes, _r, fl, cid, onk, cas, okey = up(mm, off + 24)
+                if okey == key and onk == nk:
+                    break
+                off = m64[(off >> 3) + 2]
+            else:
+                g["get_misses"] += 1
+                return None
         else:
-            g["get_misses"] += 1
-            return None
-        if self._use_cas:
-            t, exptime, nbytes, _r, fl, cid, _nk, cas = _META_CAS(mm, off + 24)
-        else:
-            t, exptime, nbytes, _r, fl, cid, _nk = _META(mm, off + 24)
+            while off:
+                t, exptime, nbytes, _r, fl, cid, onk, okey = up(mm, off + 24)
+                if okey == key and onk == nk:
+                    break
+                off = m64[(off >> 3) + 2]
+            else:
+                g["get_misses"] += 1
+                return None
             cas = 0
         if self._oldest_live is not None and self._is_flushed(t, cas):
             self._item_unlink(off, hv)
@@ -80,12 +124,12 @@ class HotPathMixin:
             return None
         if not fl & ITEM_ACTIVE:
             if not fl & ITEM_FETCHED and self._segmented:
-                H16.pack_into(mm, off + 38, fl | ITEM_FETCHED)  # first hit: FETCHED only
+                _H16(mm, off + 38, fl | ITEM_FETCHED)  # first hit: FETCHED only
             else:
                 self._bump(off, fl, cid)
         elif not self._segmented:
             self._bump(off, fl, cid)
-        self._lru_hits[cid] += 1
+        lru_hits[cid] += 1
         p = off + ko + nk + 1
         if fl & (ITEM_CFLAGS | ITEM_CHUNKED):
             if fl & ITEM_CFLAGS:
@@ -108,108 +152,108 @@ class HotPathMixin:
         cas_in: int | None = None,
     ) -> object:
         # hot path: SET of an item that fits a slab chunk, alloc + lookup + replace inlined
+        (g, hsh, idx, mm, ko, use_cas, set_cmds, arena, fh, heads, tails, lsizes, lbytes, cls_of,
+         base, fast_max, packers, clock, unpackers) = self._hot_set  # fmt: skip
         nkey = len(key)
         nbytes = len(value) + 2
-        ntotal = self._base_ntotal + nkey + nbytes + (4 if flags else 0)
-        if mode is not self._SET or ntotal > self._fast_max or self._sizes_hist is not None:
+        ntotal = base + nkey + nbytes + (4 if flags else 0)
+        if mode is not self._SET or ntotal > fast_max or self._sizes_hist is not None:
             return self._store_mode(mode, key, flags, exptime, value, cas_in)
-        now = self.clock.now
+        now = clock.now
         exp = self._realtime(exptime) if exptime else 0
-        hv = self._hash(key)
-        cls = self._cls_of[(ntotal + 7) >> 3]
-        mm = self._mm
-        segmented = self._segmented
-        arena = self._arena
-        fh = arena.free_head
+        hv = hsh(key)
+        cls = cls_of[(ntotal + 7) >> 3]
         off = fh[cls]
+        segmented = self._segmented
         if off and segmented:
-            # do_slabs_alloc: pop the free-list head
-            nxt = _U64(mm, off)[0]
-            fh[cls] = nxt
-            if nxt:
-                _P64(mm, nxt + 8, 0)
-            arena.sl_curr[cls] -= 1
+            # do_slabs_alloc pops the free-list head; the list is updated below (see swap)
+            m64 = self._m64
+            popped = m64[off >> 3]
+            pending = True
         else:
             off = self._alloc_pull(ntotal, cls)
             if off is None:
                 return self._set_no_memory(key, hv)
-        # key, NUL, [client flags], data, CRLF; the header follows once its links are known
-        ko = self._key_off
-        p = off + ko
-        mm[p : p + nkey] = key
-        p += nkey
-        if flags:
-            NUL_FLAGS.pack_into(mm, p, 0, flags)
-            p += 5
-            it_flags = ITEM_LINKED | ITEM_CFLAGS
-        else:
-            mm[p] = 0
-            p += 1
-            it_flags = ITEM_LINKED
-        p2 = p + nbytes - 2
-        mm[p:p2] = value
-        mm[p2 : p2 + 2] = _CRLF
-        self._set_cmds[cls] += 1
+            m64 = self._m64  # after the alloc: a new page may have remapped the arena
+            popped = 0
+            pending = False
+        set_cmds[cls] += 1
         # the sub-LRU it enters: TEMP for short TTLs when enabled, else HOT (COLD when flat)
         lid = cls | self._entry_lru(exp) if self._temp_lru else cls if segmented else cls | 128
         # find the old item, keeping its predecessor in the chain
-        idx = self._index
-        if idx.expanding:
+        tm = idx.fast
+        if tm is None:
             table, b = idx.bucket_of(hv)
         else:
-            table, b = idx.primary, hv & idx.mask
+            table, mask = tm
+            b = hv & mask
         old = table[b]
         prev = 0
-        while old:
-            if mm[old + 41] == nkey and mm[old + ko : old + ko + nkey] == key:
-                break
-            prev = old
-            old = _U64(mm, old + 16)[0]
-        heads = self._heads
-        tails = self._tails
-        lsizes = self._lru_sizes
-        lbytes = self._lru_bytes
+        up = unpackers[nkey] or self._unpackers(nkey)[1]
+        if use_cas:
+            while old:
+                nxt, prv, hn, ot, oexp, onbytes, oref, ofl, ocid, onk, ocas, okey = up(mm, old)
+                if okey == key and onk == nkey:
+                    break
+                prev = old
+                old = hn
+        else:
+            while old:
+                nxt, prv, hn, ot, oexp, onbytes, oref, ofl, ocid, onk, okey = up(mm, old)
+                if okey == key and onk == nkey:
+                    break
+                prev = old
+                old = hn
+            ocas = 0
         if old:
             # do_item_get's liveness counters, then do_item_unlink of the old item
-            if self._use_cas:
-                ot, oexp, onbytes, oref, ofl, ocid, onk, ocas = _META_CAS(mm, old + 24)
-            else:
-                ot, oexp, onbytes, oref, ofl, ocid, onk = _META(mm, old + 24)
-                ocas = 0
             if self._oldest_live is not None and self._is_flushed(ot, ocas):
-                self._g["get_flushed"] += 1
+                g["get_flushed"] += 1
             elif oexp and oexp <= now:
-                self._g["get_expired"] += 1
-            hn = _U64(mm, old + 16)[0]
+                g["get_expired"] += 1
             if prev:
-                _P64(mm, prev + 16, hn)
+                m64[(prev >> 3) + 2] = hn
             else:
                 table[b] = hn
             ofl &= ~ITEM_LINKED
             ontotal = 49 + onk + onbytes + (4 if ofl & ITEM_CFLAGS else 0) + (8 if ofl & 2 else 0)
-            nxt, prv = LINKS.unpack_from(mm, old)
             if heads[ocid] == old:
                 heads[ocid] = nxt
             if tails[ocid] == old:
                 tails[ocid] = prv
             if nxt:
-                _P64(mm, nxt + 8, prv)
+                m64[(nxt >> 3) + 1] = prv
             if prv:
-                _P64(mm, prv, nxt)
+                m64[prv >> 3] = nxt
             lsizes[ocid] -= 1
             lbytes[ocid] -= ontotal
+            c = ocid & 63
             if oref != 1 or ofl & ITEM_CHUNKED:
-                LINKS.pack_into(mm, old, 0, 0)
+                if pending:  # _item_free may push chunks onto this class's list
+                    fh[cls] = popped
+                    if popped:
+                        m64[(popped >> 3) + 1] = 0
+                    arena.sl_curr[cls] -= 1
+                    pending = False
+                o = old >> 3
+                m64[o] = 0
+                m64[o + 1] = 0
                 REF_FLAGS.pack_into(mm, old + 36, oref - 1, ofl)
                 if oref == 1:
                     self._item_free(old)
+            elif pending and c == cls:
+                # pop + push on one list: the old chunk takes the popped head's place
+                FREE_HDR.pack_into(mm, old, popped, 0, ITEM_SLABBED, c)
+                if popped:
+                    m64[(popped >> 3) + 1] = old
+                fh[c] = old
+                pending = False
             else:
-                # do_slabs_free: push onto the class free list
-                c = ocid & 63
+                # do_slabs_free: push onto its class's free list
                 fhead = fh[c]
                 FREE_HDR.pack_into(mm, old, fhead, 0, ITEM_SLABBED, c)
                 if fhead:
-                    _P64(mm, fhead + 8, old)
+                    m64[(fhead >> 3) + 1] = old
                 fh[c] = old
                 arena.sl_curr[c] += 1
             self._bytes += ntotal - ontotal
@@ -217,10 +261,15 @@ class HotPathMixin:
             idx.hash_items += 1
             self._curr_items += 1
             self._bytes += ntotal
-        # do_item_link: LRU head, hash bucket head, then the whole header in one write
+        if pending:
+            fh[cls] = popped
+            if popped:
+                m64[(popped >> 3) + 1] = 0
+            arena.sl_curr[cls] -= 1
+        # do_item_link: LRU head, hash bucket head, then header + key in one write
         head = heads[lid]
         if head:
-            _P64(mm, head + 8, off)
+            m64[(head >> 3) + 1] = off
         else:
             tails[lid] = off
         heads[lid] = off
@@ -228,16 +277,30 @@ class HotPathMixin:
         lbytes[lid] += ntotal
         bucket = table[b]
         table[b] = off
-        if self._use_cas:
-            cas = self._next_cas
-            self._next_cas = cas + 1
-            LINKED_HDR_CAS.pack_into(
-                mm, off, head, 0, bucket, now, exp, nbytes, 1, it_flags | ITEM_CAS, lid, nkey,
-                cls, cas,
-            )  # fmt: skip
+        if flags:
+            pk = packers.get(nkey << 1 | 1) or self._header_packer(nkey, True)
+            p = off + ko + nkey + 5
+            if use_cas:
+                cas = self._next_cas
+                self._next_cas = cas + 1
+                pk(mm, off, head, 0, bucket, now, exp, nbytes, 1, ITEM_LINKED | ITEM_CAS
+                   | ITEM_CFLAGS, lid, nkey, cls, cas, key, flags)  # fmt: skip
+            else:
+                pk(mm, off, head, 0, bucket, now, exp, nbytes, 1, ITEM_LINKED | ITEM_CFLAGS, lid,
+                   nkey, cls, key, flags)  # fmt: skip
         else:
-            LINKED_HDR.pack_into(
-                mm, off, head, 0, bucket, now, exp, nbytes, 1, it_flags, lid, nkey, cls
-            )
-        self._g["total_items"] += 1
+            pk = packers.get(nkey << 1) or self._header_packer(nkey, False)
+            p = off + ko + nkey + 1
+            if use_cas:
+                cas = self._next_cas
+                self._next_cas = cas + 1
+                pk(mm, off, head, 0, bucket, now, exp, nbytes, 1, ITEM_LINKED | ITEM_CAS, lid,
+                   nkey, cls, cas, key)  # fmt: skip
+            else:
+                pk(mm, off, head, 0, bucket, now, exp, nbytes, 1, ITEM_LINKED, lid, nkey, cls,
+                   key)  # fmt: skip
+        p2 = p + nbytes - 2
+        mm[p:p2] = value
+        mm[p2 : p2 + 2] = _CRLF
+        g["total_items"] += 1
         return self._STORED

@@ -29,6 +29,8 @@ class HashIndex:
         self.expanding = False
         self.expand_bucket = 0
         self.hash_items = 0
+        # (table, mask) while not expanding, else None: one attribute for the hot paths
+        self.fast: tuple[array, int] | None = (self.primary, self.mask)
 
     # -- lookup ----------------------------------------------------------------------------
 
@@ -89,6 +91,7 @@ class HashIndex:
         self.mask = (1 << self.hashpower) - 1
         self.expand_bucket = 0
         self.expanding = True
+        self.fast = None
         return True
 
     def expand_step(self, hash_fn: Callable[[bytes], int], buckets: int) -> int:
@@ -117,6 +120,7 @@ class HashIndex:
         if self.expand_bucket >= len(old):
             self.old = None
             self.expanding = False
+            self.fast = (self.primary, self.mask)
         return moved
 
     @property

@@ -144,6 +144,13 @@ class Engine(HotPathMixin, LruMixin, StatsMixin, MaintainerMixin):
         self._power_largest = self._classes.power_largest
         self._arena = Arena(cfg, self._classes)
         self._mm = self._arena.mm
+        if any(size % 8 for size in self._sizes):
+            raise ValueError(
+                "slab class sizes must be multiples of 8 (chunks hold 8-aligned links)"
+            )
+        self._m64 = self._arena.m64
+        self._arena.remap_hooks.append(self._remap_words)
+        self._hdr_packers: dict[int, object] = {}
         self._use_cas = cfg.use_cas
         self._key_off = 56 if cfg.use_cas else 48
         self._base_ntotal = 49 + (8 if cfg.use_cas else 0)
@@ -168,6 +175,7 @@ class Engine(HotPathMixin, LruMixin, StatsMixin, MaintainerMixin):
         self._curr_items = 0
         self._lru_init()
         self._stats_init()
+        self._hot_locals()
         self._maintainer_init()
         self.crawler = Crawler(self)
         self.mover = SlabMover(self)
@@ -175,6 +183,10 @@ class Engine(HotPathMixin, LruMixin, StatsMixin, MaintainerMixin):
             self.sizes_enable()
 
     # -- helpers -----------------------------------------------------------------------------
+
+    def _remap_words(self) -> None:
+        self._m64 = self._arena.m64
+        self._hot_locals()
 
     def _realtime(self, exptime: int) -> int:
         """Client exptime -> relative time: <= 30 days relative, above absolute, < 0 expired."""
