@@ -341,8 +341,12 @@ def test_watch_streams_fetches_and_mutations():
     run(b"set k 0 0 1\r\nx\r\nget k\r\n", conn)
     log = watcher.watcher.take().decode()
     lines = log.splitlines()
-    assert " type=item_store key=k status=stored cmd=set " in lines[0]
-    assert " type=item_get key=k status=found " in lines[1]
+    # memcached's store looks the old item up first (do_store_item -> do_item_get)
+    assert " type=item_get key=k status=not_found clsid=0 cfd=0 size=0" in lines[0]
+    assert " type=item_store key=k status=stored cmd=set ttl=0 clsid=1 " in lines[1]
+    # a hit names the item's slab class, as memcached 1.6.18 does
+    assert lines[2].endswith(" type=item_get key=k status=found clsid=1 cfd=0 size=1")
+    assert len(lines) == 3
     assert all(line.startswith("ts=") for line in lines)
     # a watcher ignores further input
     watcher.receive_data(b"get k\r\n")

@@ -96,6 +96,28 @@ class StatsMixin:
         for k in self._g:
             self._g[k] = 0
 
+    # -- counts without an item operation ------------------------------------------------------
+
+    def count_flush(self) -> None:
+        """A refused or malformed flush_all still counts: memcached counts before checking."""
+        self._g["cmd_flush"] += 1
+
+    def count_set(self, nkey: int, flags: int, nbytes: int) -> None:
+        """A storage command whose data block ended badly still counts a set.
+
+        memcached counts set_cmds for the item's class in complete_nread, before it checks
+        the block's CRLF; `nbytes` includes the CRLF. A chunked item's class is the largest
+        (slabs_clsid(ntotal)), not its header's. Sizes over the item limit never got an item.
+        """
+        cls = self.item_clsid(nkey, flags, nbytes)
+        if cls:
+            self._set_cmds[cls] += 1
+
+    def item_clsid(self, nkey: int, flags: int, nbytes: int) -> int:
+        """The class an item of this size gets (0: too large), for counters and log lines."""
+        ntotal = self._base_ntotal + nkey + nbytes + (4 if flags else 0)
+        return self._classes.clsid(ntotal) or 0
+
     # -- stats ------------------------------------------------------------------------------
 
     def _get_hits(self) -> int:
@@ -254,7 +276,7 @@ class StatsMixin:
             rows.append(("age", self._tail_age(ids[2], now)))
             rows.append(("mem_requested", sum(self._lru_bytes[i] for i in ids)))
             names = (
-                ITEM_COUNTERS[:11] + ("lrutail_reflocked",)
+                (*ITEM_COUNTERS[:11], "lrutail_reflocked")
                 if modern
                 else (
                     "evicted",
@@ -354,7 +376,9 @@ class StatsMixin:
     # -- cachedump -----------------------------------------------------------------------------
 
     def cachedump(self, cls: int, limit: int) -> list[bytes]:
-        """`stats cachedump`: COLD list only, `ITEM <key> [<V> b; <abs exp|0> s]` lines (no CRLF)."""
+        """`stats cachedump`: COLD list only, `ITEM <key> [<V> b; <abs exp|0> s]` lines.
+
+        Lines carry no CRLF."""
         if cls < 1 or cls > self._classes.power_largest:
             return []
         mm = self._mm

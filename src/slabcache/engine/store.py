@@ -418,8 +418,7 @@ class Engine(HotPathMixin, LruMixin, StatsMixin, MaintainerMixin):
 
     def gat(self, key: bytes, exptime: int) -> tuple[int, bytes, int] | None:
         g = self._g
-        g["cmd_get"] += 1
-        g["cmd_touch"] += 1
+        g["cmd_touch"] += 1  # memcached counts gat as a touch only (no cmd_get)
         off = self._touch(key, exptime)
         if not off:
             g["touch_misses"] += 1

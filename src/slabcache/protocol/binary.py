@@ -18,6 +18,7 @@ from __future__ import annotations
 import struct
 from typing import Any
 
+from slabcache.engine.meta_ops import MetaOps
 from slabcache.protocol import stats as statsfmt
 from slabcache.protocol.context import VERSION, LocalContext, ServerContext
 from slabcache.protocol.handler import ITEM_HEADER, KEY_MAX_LENGTH, StoreMode, StoreResult
@@ -431,9 +432,17 @@ class BinaryProtocol:
         engine = self.engine
         current = self._item_cas(key) if self._item_cas is not None else 0
         if current is None and exptime != NO_CREATE:
-            # memcached creates the counter with `initial` (the delta is not applied)
-            res = engine.store(StoreMode.ADD, key, 0, _exptime(exptime), b"%d" % initial)
-            name = getattr(res, "name", str(res)).upper()
+            # memcached creates the counter with `initial` (the delta is not applied) by
+            # store_item(NREAD_ADD), which counts no set: only complete_nread counts sets
+            if hasattr(engine, "_g"):
+                ops = MetaOps(engine)
+                off = ops.vivify(key, b"%d" % initial)  # the miss above unlinked any dead item
+                if off:
+                    ops.set_exptime(off, _exptime(exptime))
+                name = "STORED" if off else "NO_MEMORY"
+            else:  # a contract-only engine
+                res = engine.store(StoreMode.ADD, key, 0, _exptime(exptime), b"%d" % initial)
+                name = getattr(res, "name", str(res)).upper()
             if name == "STORED":
                 if not quiet:
                     self._send(op, opaque, value=U64.pack(initial), cas=self._cas_of(key))

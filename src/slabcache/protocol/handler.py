@@ -110,6 +110,7 @@ class CommandHandler:
         self._item_size_max = cfg.item_size_max
         self._cas_bytes = 8 if cfg.use_cas else 0
         self._rejecter = getattr(engine, "reject_store", None)
+        self._ops: MetaOps | None = None  # item peeks for watch lines, made on first use
 
     # -- helpers -----------------------------------------------------------------------
     def _reply(self, data: bytes, noreply: bool) -> None:
@@ -127,11 +128,24 @@ class CommandHandler:
             raise _Unsupported(name)
         return fn(*args)
 
-    def _log_get(self, key: bytes, found: bool, size: int) -> None:
-        st = "found" if found else "not_found"
+    def _peek(self, key: bytes) -> tuple[int, int]:
+        """(class id, value length) of the live item, (0, 0) if none; watch lines only."""
+        ops = self._ops
+        if ops is None:
+            if not hasattr(self.engine, "_g"):
+                return 0, 0  # a contract-only engine has no classes to show
+            ops = self._ops = MetaOps(self.engine)
+        off = ops.find(key, bump=False)
+        return (ops.clsid(off), ops.nbytes(off) - 2) if off else (0, 0)
+
+    def _log_get(self, key: bytes) -> None:
+        """memcached logs every do_item_get: found items with their class and size."""
+        cls, size = self._peek(key)
+        st = "found" if cls else "not_found"
         self.ctx.watchers.log(
             LOG_FETCHERS,
-            f"type=item_get key={uriencode(key)} status={st} clsid=0 cfd={self.cfd} size={size}",
+            f"type=item_get key={uriencode(key)} status={st} clsid={cls} cfd={self.cfd} "
+            f"size={size}",
         )
 
     # -- retrieval ---------------------------------------------------------------------
@@ -163,7 +177,7 @@ class CommandHandler:
                     key, ctx.settings.prefix_delimiter.encode(), 0, r is not None
                 )
             if watch:
-                self._log_get(key, r is not None, 0 if r is None else len(r[1]) - 2)
+                self._log_get(key)
             if r is not None:
                 flags, data, cas = r
                 if with_cas:
@@ -185,12 +199,15 @@ class CommandHandler:
         cas: int | None,
         noreply: bool,
     ) -> None:
+        mask = self.ctx.watchers.mask
+        if mask & LOG_FETCHERS:
+            self._log_get(key)  # do_store_item looks the old item up first
         res = self.engine.store(mode, key, flags, exptime, value, cas)
         name = _name(res)
         if not noreply:
             self._out.append(STORE_REPLY[name])
-        if self.ctx.watchers.mask & LOG_MUTATIONS:
-            self._log_store(mode, key, name, exptime, len(value))
+        if mask & LOG_MUTATIONS:
+            self._log_store(mode, key, name, exptime, len(value), flags)
 
     def store_rejected(self, mode: Any, key: bytes, flags: int, nbytes: int) -> None:
         """Too large for any slab class: the data is swallowed; SET drops the old item."""
@@ -201,13 +218,24 @@ class CommandHandler:
             # unlink the old item; cap it so a huge declared length allocates little
             self.engine.store(mode, key, flags, 0, bytes(min(nbytes, self._item_size_max)))
         if self.ctx.watchers.mask & LOG_MUTATIONS:
-            self._log_store(mode, key, "TOO_LARGE", 0, nbytes)
+            self._log_store(mode, key, "TOO_LARGE", 0, nbytes, flags)
 
-    def _log_store(self, mode: Any, key: bytes, status: str, ttl: int, size: int) -> None:
+    def count_bad_block(self, key: bytes, flags: int, nbytes: int) -> None:
+        """A data block without its CRLF: memcached has counted the set already."""
+        counter = getattr(self.engine, "count_set", None)
+        if counter is not None:
+            counter(len(key), flags, nbytes)
+
+    def _log_store(
+        self, mode: Any, key: bytes, status: str, ttl: int, size: int, flags: int
+    ) -> None:
+        # the class of the item built from the request (memcached logs ITEM_clsid(it))
+        clsid = getattr(self.engine, "item_clsid", None)
+        cls = clsid(len(key), flags, size + 2) if clsid is not None else 0
         self.ctx.watchers.log(
             LOG_MUTATIONS,
             f"type=item_store key={uriencode(key)} status={status.lower()} "
-            f"cmd={_name(mode).lower()} ttl={ttl} clsid=0 cfd={self.cfd} size={size}",
+            f"cmd={_name(mode).lower()} ttl={ttl} clsid={cls} cfd={self.cfd} size={size}",
         )
 
     # -- other item commands -----------------------------------------------------------
@@ -259,21 +287,22 @@ class CommandHandler:
     def cmd_flush_all(self, t: list[bytes], ntok: int) -> None:
         nr = t[-1] == b"noreply"
         if not self.ctx.settings.flush_enabled:
-            counter = getattr(self.engine, "count_flush", None)
-            if counter is not None:  # memcached counts cmd_flush even when refused
-                counter()
+            self._count_flush()  # memcached counts cmd_flush even when refused
             return self._reply(b"CLIENT_ERROR flush_all not allowed\r\n", nr)
         delay = 0
         if ntok != (3 if nr else 2):
             d = strtol32(t[1])
             if d is None:
-                counter = getattr(self.engine, "count_flush", None)
-                if counter is not None:
-                    counter()
+                self._count_flush()  # counted before the delay is parsed
                 return self._reply(BAD_EXPTIME, nr)
             delay = max(d, 0)
         self.engine.flush_all(delay)
         self._reply(OK, nr)
+
+    def _count_flush(self) -> None:
+        counter = getattr(self.engine, "count_flush", None)
+        if counter is not None:
+            counter()
 
     # -- misc --------------------------------------------------------------------------
     def cmd_version(self, t: list[bytes], ntok: int) -> None:

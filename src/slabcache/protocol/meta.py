@@ -435,6 +435,7 @@ class MetaCommands:
     def _ms_finish(self, toks: list[bytes], f: _Flags, mode: Any, block: bytes) -> None:
         out = self._out
         if block[-2:] != b"\r\n":
+            self.conn.count_bad_block(f.key, f.client_flags, len(block))
             out.append(b"CLIENT_ERROR bad data chunk\r\n")
             return
         ops = self.ops

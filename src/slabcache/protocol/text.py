@@ -330,6 +330,7 @@ class TextProtocol(CommandHandler):
         mode, key, flags, exptime, cas, nr = self._pending_store  # type: ignore[misc]
         self._pending_store = None
         if block[-2:] != b"\r\n":
+            self.count_bad_block(key, flags, len(block))
             self._reply(BAD_CHUNK, nr)
             return
         self.store(mode, key, flags, exptime, block[:-2], cas, nr)
