@@ -287,11 +287,32 @@ def test_value_too_large_is_swallowed_and_set_drops_the_old_item(conn) -> None:
     talk(conn, setp(b"big", b"old"))
     big = setp(b"big", b"x" * (1024 * 1024 + 10))
     conn.receive_data(big[:5000])  # the value is skipped as it arrives, never buffered
-    (r,) = parse(conn.data_to_send())
-    assert (r["status"], r["value"]) == (3, b"Too large.")
+    # memcached sends E2BIG only once the value is swallowed
+    assert conn.data_to_send() == b"" and conn.swallowing and not conn.reading_block
     conn.receive_data(big[5000:] + pkt(b.GET, b"big"))
-    (g,) = parse(conn.data_to_send())
+    r, g = parse(conn.data_to_send())
+    assert (r["status"], r["value"]) == (3, b"Too large.")
     assert g["status"] == 1 and len(conn._buf) == 0
+    assert not conn.swallowing
+
+
+def test_reading_block_while_a_body_is_awaited(conn) -> None:
+    p = setp(b"k", b"hello")
+    conn.receive_data(p[:10])  # header incomplete: still reading the command
+    assert not conn.reading_block
+    conn.receive_data(p[10:30])
+    assert conn.reading_block and not conn.swallowing
+    (r,) = talk(conn, p[30:])
+    assert r["status"] == 0 and not conn.reading_block
+
+
+def test_incr_creating_its_counter_counts_no_set(conn) -> None:
+    (r,) = talk(conn, deltap(b.INCR, b"n", 5, 42, exp=100))
+    assert r["status"] == 0 and struct.unpack(">Q", r["value"])[0] == 42
+    g = conn.engine.stats_general()
+    assert g["cmd_set"] == 0 and g["incr_misses"] == 0 and g["curr_items"] == 1
+    (r,) = talk(conn, deltap(b.INCR, b"n", 5, 42, exp=100))
+    assert struct.unpack(">Q", r["value"])[0] == 47
 
 
 def test_every_split_point_gives_the_same_replies() -> None:

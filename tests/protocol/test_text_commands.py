@@ -208,8 +208,34 @@ def test_item_size_limit_formula():
 def test_huge_declared_length_is_never_buffered():
     conn = make_conn()
     conn.receive_data(b"set k 0 0 2147483645\r\n" + b"x" * 100000)
-    assert conn.data_to_send() == b"SERVER_ERROR object too large for cache\r\n"
+    # memcached answers only once the whole block is swallowed (nothing if the client leaves)
+    assert conn.data_to_send() == b""
+    assert conn.swallowing and not conn.reading_block
     assert len(conn._buf) == 0
+
+
+def test_too_large_reply_waits_for_the_swallowed_block():
+    conn = make_conn()
+    conn.receive_data(b"set k 0 0 2000000\r\n")
+    assert conn.data_to_send() == b""
+    conn.receive_data(b"x" * 1500000)
+    assert conn.data_to_send() == b"" and conn.swallowing
+    conn.receive_data(b"x" * 500002 + b"get k\r\n")
+    assert conn.data_to_send() == b"SERVER_ERROR object too large for cache\r\nEND\r\n"
+    assert not conn.swallowing
+
+
+def test_reading_block_while_a_value_is_awaited():
+    conn = make_conn()
+    assert not conn.reading_block
+    conn.receive_data(b"set k 0 0 5\r\nab")
+    assert conn.reading_block and not conn.swallowing
+    conn.receive_data(b"cde\r\n")
+    assert conn.data_to_send() == b"STORED\r\n" and not conn.reading_block
+    conn.receive_data(b"ms k 3\r\na")
+    assert conn.reading_block
+    conn.receive_data(b"bc\r\n")
+    assert conn.data_to_send() == b"HD\r\n" and not conn.reading_block
 
 
 def test_add_replace_append_prepend_cas():
@@ -368,3 +394,29 @@ def test_reqs_per_event_yields():
     conn.resume()
     assert conn.data_to_send() == b"VERSION 1.6.18\r\n"
     assert not conn.pending
+
+
+def test_counters_as_memcached_keeps_them():
+    conn = make_conn()
+    eng = conn.engine
+    run(b"set k 0 0 1\r\nx\r\n", conn)
+    # gat/gats count as touches only
+    assert run(b"gat 10 k\r\ngats 10 nope\r\n", conn).endswith(b"END\r\n")
+    g = eng.stats_general()
+    assert (g["cmd_get"], g["cmd_touch"], g["touch_hits"], g["touch_misses"]) == (0, 2, 1, 1)
+    assert (g["get_hits"], g["get_misses"]) == (0, 0)
+    # a bad data block was counted as a set before its CRLF was checked
+    assert run(b"set k 0 0 5\r\nhelloXX\r\n", conn).startswith(b"CLIENT_ERROR bad data chunk")
+    run(b"set k 0 0 1 noreply\r\nxy\r\n", conn)
+    assert run(b"ms j 1\r\nab\r\n", conn).startswith(b"CLIENT_ERROR bad data chunk")
+    g = eng.stats_general()
+    assert g["cmd_set"] == 4 and g["curr_items"] == 1
+    # a malformed delay is refused but counted
+    assert run(b"flush_all abc\r\n", conn) == b"CLIENT_ERROR invalid exptime argument\r\n"
+    assert eng.stats_general()["cmd_flush"] == 1
+
+
+def test_refused_flush_is_counted():
+    conn = make_conn(Settings(flush_enabled=False))
+    assert run(b"flush_all\r\n", conn) == b"CLIENT_ERROR flush_all not allowed\r\n"
+    assert conn.engine.stats_general()["cmd_flush"] == 1

@@ -149,8 +149,11 @@ class Crawler:
         return True
 
     def disable(self) -> bool:
-        """`lru_crawler disable`: a crawl in progress still runs to its end, as in memcached."""
+        """`lru_crawler disable`: stopping memcached's crawler thread ends the crawl in
+        progress, so a crawl asked for after `enable` is not refused as busy."""
         self.e.cfg.lru_crawler = False
+        if self.running:
+            self.abort()
         return True
 
     def set_sleep(self, us: int) -> bool:

@@ -138,6 +138,8 @@ class BinaryProtocol:
         self._buf = bytearray()
         self._pos = 0
         self._swallow = 0
+        self._mark = 0  # len(self._out) when the current packet started
+        self._deferred: list[bytes] = []  # replies sent once the swallow is through
         settings = self.ctx.settings
         cfg = getattr(engine, "config", None) or settings.engine
         self._item_size_max = cfg.item_size_max
@@ -156,9 +158,29 @@ class BinaryProtocol:
             n = min(self._swallow, len(data))
             self._swallow -= n
             data = data[n:]
+            if not self._swallow:
+                self._swallowed()
         self._buf += data
         if not self.pending:
             self._process()
+
+    @property
+    def reading_block(self) -> bool:
+        """A packet's header is in and the rest of its body is awaited (conn_nread)."""
+        buf = self._buf
+        if self._swallow or len(buf) < HEADER_LEN:
+            return False
+        return len(buf) < HEADER_LEN + U32.unpack_from(buf, 8)[0]
+
+    @property
+    def swallowing(self) -> bool:
+        """A refused packet's value is being discarded (conn_swallow)."""
+        return bool(self._swallow)
+
+    def _swallowed(self) -> None:
+        if self._deferred:
+            self._out.extend(self._deferred)
+            self._deferred.clear()
 
     def resume(self) -> None:
         self.pending = False
@@ -200,6 +222,7 @@ class BinaryProtocol:
                     self._swallow -= n
                     if self._swallow:
                         break
+                    self._swallowed()
                 avail = len(buf) - pos
                 if avail < HEADER_LEN:
                     break
@@ -217,6 +240,7 @@ class BinaryProtocol:
                     self.ctx.conn_yields += 1
                     break
                 budget -= 1
+                self._mark = len(self._out)
                 pos = self._packet(pos, op, keylen, extlen, bodylen, opaque, cas)
                 if pos < 0:  # the value has not arrived yet
                     pos = -pos - 1
@@ -226,11 +250,15 @@ class BinaryProtocol:
                 del buf[:pos]
             self._pos = 0
 
-    def _skip_to(self, pos: int, end: int) -> int:
-        """Consume up to `end`; what has not arrived yet is dropped as it comes."""
+    def _skip_to(self, pos: int, end: int, defer: bool = False) -> int:
+        """Consume up to `end`; what has not arrived yet is dropped as it comes. `defer`:
+        this packet's reply waits for the swallow, as memcached's write_bin_error does."""
         have = len(self._buf)
         if end > have:
             self._swallow = end - have
+            if defer:
+                self._deferred.extend(self._out[self._mark :])
+                del self._out[self._mark :]
             return have
         return end
 
@@ -274,7 +302,7 @@ class BinaryProtocol:
             flags, exptime = SET_EXTRAS.unpack(extras) if extlen else (0, 0)
             if self._too_large(keylen, flags, vlen + 2):
                 self._reject_large(cmd, op, opaque, key, flags, vlen)
-                return self._skip_to(pos, end)
+                return self._skip_to(pos, end, defer=True)
             if len(buf) < end:
                 return -(pos + 1)
             value = bytes(buf[vstart:end])
@@ -286,7 +314,7 @@ class BinaryProtocol:
                 return self._skip_to(pos, end)
             if vlen + 2 > self._item_size_max:
                 self._error(op, opaque, ENOMEM)  # memcached's item_alloc for the data fails
-                return self._skip_to(pos, end)
+                return self._skip_to(pos, end, defer=True)
             if len(buf) < end:
                 return -(pos + 1)
             self._sasl_auth(cmd, op, opaque, key, bytes(buf[vstart:end]))

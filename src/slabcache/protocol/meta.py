@@ -425,8 +425,11 @@ class MetaCommands:
             err = b"SERVER_ERROR object too large for cache"
             conn.store_rejected(mode, f.key, f.client_flags, vlen)
         if err is not None:
+            mark = len(out)
             self._error(err or BAD_FORMAT)
-            conn._skip(nbytes)
+            reply = b"".join(out[mark:])  # sent once the block is swallowed
+            del out[mark:]
+            conn._skip(nbytes, reply)
             return
         if f.cas is not None and mode in (StoreMode.SET, StoreMode.REPLACE):
             mode = StoreMode.CAS

@@ -87,6 +87,10 @@ class NegotiatingProtocol:
     def reading_block(self) -> bool:
         return bool(getattr(self.codec, "reading_block", False))
 
+    @property
+    def swallowing(self) -> bool:
+        return bool(getattr(self.codec, "swallowing", False))
+
     def __getattr__(self, name: str) -> Any:
         # anything else (watcher, tests' introspection) belongs to the chosen codec
         codec = self.__dict__.get("codec")

@@ -86,6 +86,7 @@ class TextProtocol(CommandHandler):
         self._pending_meta: Callable[[bytes], None] | None = None  # ms awaiting its block
         self._meta: MetaCommands | None = None  # created on the first meta command
         self._swallow = 0  # bytes still to discard
+        self._deferred = b""  # reply memcached sends once the swallowed block is through
         self.max_reqs = max_reqs
         self.pending = False
         self._dispatch = {
@@ -114,6 +115,8 @@ class TextProtocol(CommandHandler):
             n = min(self._swallow, len(data))
             self._swallow -= n
             data = data[n:]
+            if not self._swallow:
+                self._swallowed()
         self._buf += data
         if not self.pending and self._dump is None:
             self._process()
@@ -134,6 +137,16 @@ class TextProtocol(CommandHandler):
                 out += b"".join(self._out)
                 self._out.clear()
         return out
+
+    @property
+    def reading_block(self) -> bool:
+        """A storage command waits for its data block (memcached's conn_nread)."""
+        return bool(self._need)
+
+    @property
+    def swallowing(self) -> bool:
+        """The data block of a refused storage command is being discarded (conn_swallow)."""
+        return bool(self._swallow)
 
     @property
     def dumping(self) -> bool:
@@ -162,6 +175,7 @@ class TextProtocol(CommandHandler):
                     self._swallow -= n
                     if self._swallow:
                         break
+                    self._swallowed()
                     continue
                 if pos >= len(buf):
                     break
@@ -290,9 +304,8 @@ class TextProtocol(CommandHandler):
             ctx.prefix_stats.record(key, ctx.settings.prefix_delimiter.encode(), 2)
         nbytes = vlen + 2
         if self.item_too_large(len(key), flags, nbytes):
-            self._reply(TOO_LARGE, nr)
             self.store_rejected(mode, key, flags, vlen)
-            self._skip(nbytes)
+            self._skip(nbytes, b"" if nr else TOO_LARGE)
             return
         buf = self._buf
         pos = self._pos
@@ -316,11 +329,22 @@ class TextProtocol(CommandHandler):
             self._pending_meta = then
             self._need = nbytes
 
-    def _skip(self, n: int) -> None:
+    def _skip(self, n: int, reply: bytes = b"") -> None:
+        """Discard `n` bytes; `reply` goes out once they are through, as memcached sends its
+        error only after the swallow (and never if the client leaves first)."""
         avail = len(self._buf) - self._pos
         take = min(n, avail)
         self._pos += take
         self._swallow = n - take
+        if self._swallow:
+            self._deferred += reply
+        elif reply:
+            self._out.append(reply)
+
+    def _swallowed(self) -> None:
+        if self._deferred:
+            self._out.append(self._deferred)
+            self._deferred = b""
 
     def _finish_store(self, block: bytes) -> None:
         if self._pending_meta is not None:

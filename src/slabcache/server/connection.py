@@ -226,3 +226,7 @@ class Connection(asyncio.Protocol):
     def reading_block(self) -> bool:
         """A storage command is waiting for its data block (memcached's conn_nread)."""
         return bool(getattr(self.codec, "reading_block", False))
+
+    def swallowing(self) -> bool:
+        """A refused data block is being discarded (memcached's conn_swallow)."""
+        return bool(getattr(self.codec, "swallowing", False))

@@ -18,6 +18,7 @@ from slabcache.server.state import ServerState
 CLOCK_POLL = 0.1  # seconds between clock polls
 BACKGROUND_BUDGET = 64  # work units per slice: small enough to stay well under a millisecond
 IDLE_BACKOFF_MIN = 0.01
+STARTUP_SLICES = 64  # 4096 units: the first autocrawl of an empty cache takes ~256
 IDLE_BACKOFF_MAX = 0.25
 
 
@@ -37,6 +38,11 @@ class Housekeeper:
         # memcached's maintainer schedules the first crawl of every list at startup
         # (a fresh server shows lru_crawler_starts 1): tick once before serving.
         self.engine.tick()
+        # memcached's crawler thread finishes that crawl of empty lists at once: do the
+        # same before the first client can ask for a crawl of its own (bounded)
+        for _ in range(STARTUP_SLICES):
+            if not self.engine.run_background(BACKGROUND_BUDGET):
+                break
         self._clock_handle = self.loop.call_later(CLOCK_POLL, self._poll_clock)
         self._bg_handle = self.loop.call_soon(self._background)
 

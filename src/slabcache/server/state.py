@@ -121,7 +121,7 @@ class ServerState:
         for conn in list(self.conns.values()):
             if conn.watcher is not None or now - conn.last_cmd <= limit:
                 continue
-            if conn.busy() or conn.reading_block():
+            if conn.busy() or conn.reading_block() or conn.swallowing():
                 continue  # memcached only kicks connections waiting for a command
             self.idle_kicks += 1
             conn.close_reason = "idle_timeout"
@@ -212,6 +212,8 @@ class ServerState:
                 cstate = "conn_mwrite"
             elif conn.reading_block():
                 cstate = "conn_nread"
+            elif conn.swallowing():
+                cstate = "conn_swallow"
             elif conn.active:
                 cstate = "conn_read"  # waiting for (the rest of) a command line
             else:
