@@ -147,14 +147,25 @@ def test_fixed_streams_match_memcached(server_factory, case: str) -> None:
     assert sc.alive(), sc.log()
 
 
-# Seed 11: memcached answers one successful SET with CAS 0 where slabcache sends the
-# item's CAS; not yet explained, kept visible instead of masked.
-SEEDS = [
-    pytest.param(n, marks=pytest.mark.xfail(reason="CAS 0 on a SET reply, unexplained"))
-    if n == 11
-    else n
-    for n in range(40)
-]
+# Seed 11 ends in a truncated SET whose exptime comes from the next packet's bytes: an
+# absolute time before now, so the item is dead on arrival. memcached still answers with
+# the stored item's CAS (see test_set_dead_on_arrival_replies_with_its_cas).
+SEEDS = list(range(40))
+
+
+def test_set_dead_on_arrival_replies_with_its_cas(server_factory) -> None:
+    past = 0x0A000000  # an absolute exptime in 1975
+    data = (
+        setp(b"k", b"v", exp=past)
+        + setp(b"k", b"w", op=0x03, exp=past)  # REPLACE: the dead item is not found
+        + pkt(0x00, b"k")
+        + pkt(0x0A, opaque=0xFFFF)
+    )
+    mc, sc = server_factory("memcached"), server_factory("slabcache")
+    ref, got = exchange(mc, data), exchange(sc, data)
+    assert got == ref
+    replies, _closed = got
+    assert replies[0]["status"] == 0 and replies[0]["cas"]  # CAS masked to non-zero
 
 
 @pytest.mark.parametrize("seed", SEEDS)

@@ -149,6 +149,8 @@ class BinaryProtocol:
             path = getattr(settings, "sasl_file", None)
             self._sasl = SaslSession(password_file_from_env(path))
         self._item_cas = getattr(engine, "item_cas", None)
+        # slabcache's engine: stores that hand back the stored item (its CAS for the reply)
+        self._ops = MetaOps(engine) if hasattr(engine, "_g") else None
 
     # -- public API ----------------------------------------------------------------------
     def receive_data(self, data: bytes) -> None:
@@ -410,14 +412,23 @@ class BinaryProtocol:
             ctx.prefix_stats.record(key, ctx.settings.prefix_delimiter.encode(), 2)
         if cmd in CONCAT_OPS:
             mode = CONCAT_OPS[cmd]
-            res = self.engine.store(mode, key, 0, 0, value, cas or None)
+            flags = exptime = 0
         else:
             mode = StoreMode.CAS if cas else STORE_OPS[cmd]  # a header CAS makes it a CAS op
+        ops = self._ops
+        stored_cas = None
+        if ops is not None:
+            res, off = ops.store(mode, key, flags, _exptime(exptime), value, cas or None)
+            # memcached replies with the stored item's CAS even when its exptime has already
+            # passed (an absolute time before now): a lookup of the live item would miss it
+            stored_cas = ops.cas(off) if off else 0
+        else:
             res = self.engine.store(mode, key, flags, _exptime(exptime), value, cas or None)
         name = getattr(res, "name", str(res)).upper()
         if name == "STORED":
             if not quiet:
-                self._send(op, opaque, cas=self._cas_of(key))
+                cas_out = self._cas_of(key) if stored_cas is None else stored_cas
+                self._send(op, opaque, cas=cas_out)
         elif name == "EXISTS":
             self._error(op, opaque, KEY_EEXISTS)
         elif name == "NOT_FOUND":
@@ -462,18 +473,20 @@ class BinaryProtocol:
         if current is None and exptime != NO_CREATE:
             # memcached creates the counter with `initial` (the delta is not applied) by
             # store_item(NREAD_ADD), which counts no set: only complete_nread counts sets
-            if hasattr(engine, "_g"):
-                ops = MetaOps(engine)
+            ops = self._ops
+            if ops is not None:
                 off = ops.vivify(key, b"%d" % initial)  # the miss above unlinked any dead item
                 if off:
                     ops.set_exptime(off, _exptime(exptime))
                 name = "STORED" if off else "NO_MEMORY"
+                new_cas = ops.cas(off) if off else 0
             else:  # a contract-only engine
                 res = engine.store(StoreMode.ADD, key, 0, _exptime(exptime), b"%d" % initial)
                 name = getattr(res, "name", str(res)).upper()
+                new_cas = self._cas_of(key)
             if name == "STORED":
                 if not quiet:
-                    self._send(op, opaque, value=U64.pack(initial), cas=self._cas_of(key))
+                    self._send(op, opaque, value=U64.pack(initial), cas=new_cas)
             elif name in ("NO_MEMORY", "TOO_LARGE"):
                 self._error(op, opaque, ENOMEM)
             else:
