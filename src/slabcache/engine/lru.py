@@ -12,11 +12,14 @@ The engine class mixes this in; it provides _mm, _arena, _index, _hash, clock an
 
 from __future__ import annotations
 
+import struct
+
 from .arena import FREE_HDR
 from .items import (
     CLSID_MASK,
     COLD_LRU,
     H16,
+    HDR,
     HOT_LRU,
     I32,
     ITEM_ACTIVE,
@@ -32,7 +35,6 @@ from .items import (
     OFF_CAS,
     OFF_CLSID,
     OFF_FLAGS,
-    OFF_HNEXT,
     OFF_NKEY,
     OFF_ORIG_CLSID,
     OFF_PREV,
@@ -44,6 +46,8 @@ from .items import (
     Q,
 )
 
+# prev link, time, exptime, refcount, it_flags: what a tail pull looks at, in one read
+_TAIL = struct.Struct("<8xQ8xII4xHH")
 LRU_PULL_EVICT = 1
 LRU_PULL_CRAWL_BLOCKS = 2
 TAIL_TRIES = 5
@@ -132,27 +136,29 @@ class LruMixin:
         """Move a linked item to the head of another sub-LRU of its class."""
         # hot path (tail pulls under eviction): one header read, both list edits inlined
         mm = self._mm
-        _t, _e, nbytes, _r, fl, cid, nk = META.unpack_from(mm, off + OFF_TIME)
+        m64 = self._m64
+        nxt, prv, _h, _t, _e, nbytes, _r, fl, cid, nk = HDR.unpack_from(mm, off)
         ntotal = 49 + nk + nbytes + (4 if fl & ITEM_CFLAGS else 0) + (8 if fl & ITEM_CAS else 0)
         heads, tails = self._heads, self._tails
         sizes, nbs = self._lru_sizes, self._lru_bytes
-        nxt, prv = LINKS.unpack_from(mm, off)
         if heads[cid] == off:
             heads[cid] = nxt
         if tails[cid] == off:
             tails[cid] = prv
         if nxt:
-            Q.pack_into(mm, nxt + OFF_PREV, prv)
+            m64[(nxt >> 3) + 1] = prv
         if prv:
-            Q.pack_into(mm, prv, nxt)
+            m64[prv >> 3] = nxt
         sizes[cid] -= 1
         nbs[cid] -= ntotal
         new_id = (cid & CLSID_MASK) | to_lru
         mm[off + OFF_CLSID] = new_id
         head = heads[new_id]
-        LINKS.pack_into(mm, off, head, 0)
+        o = off >> 3
+        m64[o] = head
+        m64[o + 1] = 0
         if head:
-            Q.pack_into(mm, head + OFF_PREV, off)
+            m64[(head >> 3) + 1] = off
         else:
             tails[new_id] = off
         heads[new_id] = off
@@ -165,7 +171,8 @@ class LruMixin:
         """do_item_unlink: out of the hash and LRU, drop the link's reference."""
         # hot path (evictions, deletes): one header read; hash, list and free inlined
         mm = self._mm
-        _t, _e, nbytes, ref, fl, cid, nk = META.unpack_from(mm, off + OFF_TIME)
+        m64 = self._m64
+        nxt, prv, hnext, _t, _e, nbytes, ref, fl, cid, nk = HDR.unpack_from(mm, off)
         if not fl & ITEM_LINKED:
             return
         fl &= ~ITEM_LINKED
@@ -179,26 +186,26 @@ class LruMixin:
             hv = self._hash(mm[ko : ko + nk])
         # HashIndex.delete
         idx = self._index
-        if idx.expanding:
+        tm = idx.fast
+        if tm is None:
             table, b = idx.bucket_of(hv)
         else:
-            table, b = idx.primary, hv & idx.mask
+            table, mask = tm
+            b = hv & mask
         cur = table[b]
-        hnext = Q.unpack_from(mm, off + OFF_HNEXT)[0]
         if cur == off:
             table[b] = hnext
         else:
             while cur:
-                after = Q.unpack_from(mm, cur + OFF_HNEXT)[0]
+                after = m64[(cur >> 3) + 2]
                 if after == off:
-                    Q.pack_into(mm, cur + OFF_HNEXT, hnext)
+                    m64[(cur >> 3) + 2] = hnext
                     break
                 cur = after
             else:
                 raise AssertionError("item not in its hash chain")
         idx.hash_items -= 1
         # _unlink_q
-        nxt, prv = LINKS.unpack_from(mm, off)
         heads = self._heads
         if heads[cid] == off:
             heads[cid] = nxt
@@ -206,14 +213,15 @@ class LruMixin:
         if tails[cid] == off:
             tails[cid] = prv
         if nxt:
-            Q.pack_into(mm, nxt + OFF_PREV, prv)
+            m64[(nxt >> 3) + 1] = prv
         if prv:
-            Q.pack_into(mm, prv, nxt)
+            m64[prv >> 3] = nxt
         self._lru_sizes[cid] -= 1
         self._lru_bytes[cid] -= ntotal
         # _item_release: the link's reference; the chunk goes back when nobody else holds it
         if ref != 1 or fl & ITEM_CHUNKED:
-            LINKS.pack_into(mm, off, 0, 0)
+            m64[off >> 3] = 0
+            m64[(off >> 3) + 1] = 0
             REF_FLAGS.pack_into(mm, off + OFF_REFCOUNT, ref - 1, fl)
             if ref == 1:
                 self._item_free(off)
@@ -224,7 +232,7 @@ class LruMixin:
         head = fh[c]
         FREE_HDR.pack_into(mm, off, head, 0, ITEM_SLABBED, c)
         if head:
-            Q.pack_into(mm, head + OFF_PREV, off)
+            m64[(head >> 3) + 1] = off
         fh[c] = off
         arena.sl_curr[c] += 1
 
@@ -258,19 +266,22 @@ class LruMixin:
 
     def _pull_tail(self, cls: int, cur_lru: int, total_bytes: int, flags: int, max_age: int) -> int:
         """lru_pull_tail: look at up to 5 tail items; reclaim, evict or move. Returns removed."""
-        # hot path under eviction: counters looked up only when an event counts
-        mm = self._mm
+        # hot path under eviction: one read per tail item (prev link and header together),
+        # counters looked up only when an event counts
         lru_id = cls | cur_lru
+        search = self._tails[lru_id]
+        if not search:
+            return 0
+        mm = self._mm
         now = self.clock.now
         marker_end = self._arena.page_size  # crawler markers live in the header page
-        unpack = META.unpack_from
+        unpack = _TAIL.unpack_from
         removed = 0
         move_to: int | None = None
         found = 0
-        search = self._tails[lru_id]
         tries = TAIL_TRIES
         while tries > 0 and search:
-            next_it = Q.unpack_from(mm, search + OFF_PREV)[0]
+            next_it, t, exptime, ref, fl = unpack(mm, search)
             if search < marker_end:
                 # an LRU crawler marker: the maintainer stops here, others step over it
                 if flags & LRU_PULL_CRAWL_BLOCKS:
@@ -278,7 +289,6 @@ class LruMixin:
                 search = next_it
                 continue
             tries -= 1
-            t, exptime, _nbytes, ref, fl, _cid, _nk = unpack(mm, search + OFF_TIME)
             if ref != 1:
                 ist = self._istats
                 ist["lrutail_reflocked"][cls] += 1
@@ -362,13 +372,24 @@ class LruMixin:
         mm = self._mm
         segmented = self._segmented
         pull = self._pull_tail
+        # Arena.new_slab's refusal at the -m limit, checked here first: it is the common case
+        limit = arena.mem_limit
+        page_len = arena.page_len(cls)
+        pages = arena.pages[cls]
+        marker_end = arena.page_size
         off: int | None = None
         i = 0
         while i < ALLOC_TRIES:
             if not segmented:
                 pull(cls, COLD_LRU, 0, 0, 0)
             head = fh[cls]
-            if not head and arena.new_slab(cls):
+            if (
+                not head
+                and not (
+                    limit and arena.mem_malloced + page_len > limit and pages and not arena.pool
+                )
+                and arena.new_slab(cls)
+            ):
                 head = fh[cls]
             if head:
                 nxt = Q.unpack_from(mm, head)[0]
@@ -378,7 +399,44 @@ class LruMixin:
                 arena.sl_curr[cls] -= 1
                 off = head
                 break
-            if pull(cls, COLD_LRU, 0, LRU_PULL_EVICT, 0) <= 0:
+            if segmented and self._oldest_live is None:
+                # hot path: _pull_tail's common cases inlined (a plain tail item: linked once,
+                # not a crawler marker, not expired, nothing flushed); anything else goes to
+                # _pull_tail, which stays the one full version of lru_pull_tail
+                now = self.clock.now
+                tails = self._tails
+                tail = tails[cls | COLD_LRU]
+                if tail >= marker_end and self._evict_to_free:
+                    _prev, t, exptime, ref, fl = _TAIL.unpack_from(mm, tail)
+                    if ref == 1 and not (exptime and exptime < now):
+                        ist = self._istats
+                        ist["evicted"][cls] += 1
+                        ist["evicted_time"][cls] = now - t
+                        if exptime:
+                            ist["evicted_nonzero"][cls] += 1
+                        if not fl & ITEM_FETCHED:
+                            ist["evicted_unfetched"][cls] += 1
+                        if fl & ITEM_ACTIVE:
+                            ist["evicted_active"][cls] += 1
+                        self._item_unlink(tail)
+                        self._on_evict(cls)
+                        i += 1
+                        continue
+                if tail and pull(cls, COLD_LRU, 0, LRU_PULL_EVICT, 0) > 0:
+                    i += 1
+                    continue
+                # nothing evicted: force the HOT tail down to COLD (total_bytes 0: any size)
+                tail = tails[cls | HOT_LRU]
+                if tail >= marker_end:
+                    _prev, t, exptime, ref, fl = _TAIL.unpack_from(mm, tail)
+                    if ref == 1 and not (exptime and exptime < now) and not fl & ITEM_ACTIVE:
+                        self._istats["moves_to_cold"][cls] += 1
+                        self._relink(tail, COLD_LRU)
+                        i += 1
+                        continue
+                if tail:
+                    pull(cls, HOT_LRU, 0, 0, 0)
+            elif pull(cls, COLD_LRU, 0, LRU_PULL_EVICT, 0) <= 0:
                 if segmented:
                     pull(cls, HOT_LRU, 0, 0, 0)
                 else:

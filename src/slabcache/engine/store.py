@@ -636,7 +636,8 @@ class Engine(HotPathMixin, LruMixin, StatsMixin, MaintainerMixin):
     # -- page mover and LRU crawler (slabmove.py, crawler.py) --------------------------------
 
     def _on_evict(self, cls: int) -> None:
-        self.mover.on_evict(cls)
+        if self.cfg.slab_automove == 2:  # the only mode that acts per eviction
+            self.mover.on_evict(cls)
 
     def _slab_reassign_running(self) -> bool:
         return self.mover.running
