@@ -43,7 +43,12 @@ class HashIndex:
 
     def find(self, key: bytes, hv: int) -> int:
         """Offset of the item with this key, or 0 when absent."""
-        table, b = self.bucket_of(hv)
+        tm = self.fast
+        if tm is None:
+            table, b = self.bucket_of(hv)
+        else:
+            table, mask = tm
+            b = hv & mask
         mm = self._mm()
         off = table[b]
         nk = len(key)

@@ -201,10 +201,28 @@ class Engine(HotPathMixin, LruMixin, StatsMixin, MaintainerMixin):
 
     def _find_live(self, key: bytes, hv: int) -> int:
         """do_item_get without the bump: dead items found are unlinked and counted."""
-        off = self._index.find(key, hv)
+        # hot path for delete/touch/incr/meta: the chain walk of `get` (header+key per entry)
+        tm = self._index.fast
+        if tm is None:
+            table, b = self._index.bucket_of(hv)
+            off = table[b]
+        else:
+            table, mask = tm
+            off = table[hv & mask]
         if not off:
             return 0
-        t, exptime, _nb, _ref, _fl, _cid, _nk = META.unpack_from(self._mm, off + OFF_TIME)
+        nk = len(key)
+        up = self._get_unpackers[nk] or self._unpackers(nk)[0]
+        mm = self._mm
+        m64 = self._m64
+        while off:
+            fields = up(mm, off + 24)
+            if fields[-1] == key and fields[6] == nk:
+                break
+            off = m64[(off >> 3) + 2]
+        else:
+            return 0
+        t, exptime = fields[0], fields[1]
         if self._oldest_live is not None and self._is_flushed(t, self._item_cas(off)):
             self._item_unlink(off, hv)
             self._g["get_flushed"] += 1
