@@ -164,3 +164,15 @@ def test_structures_hold_under_pressure(ops, variant):
     for key, value in latest.items():
         got = e.get(key)
         assert got is None or value is None or got[1] == value + b"\r\n"
+
+
+def test_keys_longer_than_any_item_miss(make_engine):
+    e, _clock = make_engine()
+    assert e.store(StoreMode.SET, b"k" * 250, 0, 0, b"v") is StoreResult.STORED
+    for n in (251, 256, 300, 70000):
+        assert e.get(b"k" * n) is None
+        assert e.delete(b"k" * n) is False
+        assert e.touch(b"k" * n, 0) is False
+    stats = e.stats_general()
+    assert (stats["get_misses"], stats["delete_misses"], stats["touch_misses"]) == (4, 4, 4)
+    assert e.get(b"k" * 250)[1] == b"v\r\n"

@@ -92,7 +92,11 @@ class HotPathMixin:
             table, mask = tm
             off = table[hv & mask]
         nk = len(key)
-        up = unpackers[nk] or self._unpackers(nk)[0]
+        try:
+            up = unpackers[nk] or self._unpackers(nk)[0]
+        except IndexError:  # longer than any stored key (nkey is one byte)
+            g["get_misses"] += 1
+            return None
         if use_cas:
             while off:
                 t, exptime, nbytes, _r, fl, cid, onk, cas, okey = up(mm, off + 24)

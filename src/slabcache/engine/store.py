@@ -212,6 +212,8 @@ class Engine(HotPathMixin, LruMixin, StatsMixin, MaintainerMixin):
         if not off:
             return 0
         nk = len(key)
+        if nk > 255:  # longer than any stored key (nkey is one byte)
+            return 0
         up = self._get_unpackers[nk] or self._unpackers(nk)[0]
         mm = self._mm
         m64 = self._m64
