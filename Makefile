@@ -39,10 +39,16 @@ deps-debian:
 
 setup: deps-debian $(STAMP)
 
+# Like memcached, slabcache refuses to run as root without -u; `make run` as root names root.
+RUN_USER := $(if $(filter 0,$(shell id -u)),-u root,)
+
 run: $(VENV)/.runtime
-	$(VENV)/bin/slabcache $(ARGS)
+	@echo ">> slabcache on 127.0.0.1:11211 (memcached's defaults; Ctrl-C stops it)"
+	$(VENV)/bin/slabcache $(RUN_USER) $(ARGS)
 
 test: setup
+	$(VENV)/bin/ruff check src tests bench
+	$(VENV)/bin/ruff format --check src tests bench
 	$(PY) -m pytest -n 2 $(PYTEST_ARGS)
 
 lint:
