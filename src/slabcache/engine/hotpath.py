@@ -48,6 +48,11 @@ class HotPathMixin:
     def _hot_locals(self) -> None:
         """The objects the hot paths use, as tuples (list identities never change)."""
         arena = self._arena
+        ist = self._istats  # counter lists are cleared in place, so these stay valid
+        self._evict_counts = (
+            ist["evicted"], ist["evicted_time"], ist["evicted_nonzero"],
+            ist["evicted_unfetched"], ist["evicted_active"],
+        )  # fmt: skip
         if not hasattr(self, "_get_unpackers"):
             self._get_unpackers: list[Unpack | None] = [None] * 256
             self._set_unpackers: list[Unpack | None] = [None] * 256

@@ -374,7 +374,7 @@ class LruMixin:
         pull = self._pull_tail
         # Arena.new_slab's refusal at the -m limit, checked here first: it is the common case
         limit = arena.mem_limit
-        page_len = arena.page_len(cls)
+        page_len = arena._page_lens[cls]
         pages = arena.pages[cls]
         marker_end = arena.page_size
         off: int | None = None
@@ -409,17 +409,18 @@ class LruMixin:
                 if tail >= marker_end and self._evict_to_free:
                     _prev, t, exptime, ref, fl = _TAIL.unpack_from(mm, tail)
                     if ref == 1 and not (exptime and exptime < now):
-                        ist = self._istats
-                        ist["evicted"][cls] += 1
-                        ist["evicted_time"][cls] = now - t
+                        evicted, ev_time, ev_nonzero, ev_unfetched, ev_active = self._evict_counts
+                        evicted[cls] += 1
+                        ev_time[cls] = now - t
                         if exptime:
-                            ist["evicted_nonzero"][cls] += 1
+                            ev_nonzero[cls] += 1
                         if not fl & ITEM_FETCHED:
-                            ist["evicted_unfetched"][cls] += 1
+                            ev_unfetched[cls] += 1
                         if fl & ITEM_ACTIVE:
-                            ist["evicted_active"][cls] += 1
+                            ev_active[cls] += 1
                         self._item_unlink(tail)
-                        self._on_evict(cls)
+                        if self.cfg.slab_automove == 2:  # _on_evict's only taker
+                            self._on_evict(cls)
                         i += 1
                         continue
                 if tail and pull(cls, COLD_LRU, 0, LRU_PULL_EVICT, 0) > 0:
