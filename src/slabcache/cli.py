@@ -23,17 +23,13 @@ from slabcache.settings import Settings
 PROG = "slabcache"
 MEMCACHED_VERSION = "1.6.18"  # what `-V` and `stats` report: clients compare against it
 
-# name -> module with `main(argv) -> int`. Later issues add their modules here.
-SUBCOMMANDS: dict[str, str] = {
-    "doctor": "slabcache.ops.doctor",
-    "replay": "slabcache.sim.replay",
-    "top": "slabcache.ops.top",
-}
+# name -> module with `main(argv) -> int`; the operator tools (doctor, replay, top) register
+# here as they are built. Only tools that exist are listed, in `-h` and in errors.
+SUBCOMMANDS: dict[str, str] = {}
 
 HELP = f"""\
 {PROG} {MEMCACHED_VERSION} (slabcache {__version__}, memcached {MEMCACHED_VERSION} compatible)
 usage: {PROG} [options]            run the cache server
-       {PROG} <command> [args]     run a tool: {", ".join(SUBCOMMANDS)}
 -p, --port=<num>          TCP port to listen on (default: 11211, 0 disables TCP)
 -U, --udp-port=<num>      UDP port to listen on (default: 0, off; any other value is REFUSED)
 -s, --unix-socket=<file>  UNIX socket to listen on (disables network support)
@@ -227,7 +223,8 @@ def run_subcommand(name: str, argv: list[str], stderr: TextIO) -> int:
     module_name = SUBCOMMANDS.get(name)
     if module_name is None:
         stderr.write(
-            f"{PROG}: unknown command '{name}' (commands: {', '.join(SUBCOMMANDS)}; "
+            f"{PROG}: unknown command '{name}' "
+            f"(commands: {', '.join(SUBCOMMANDS) or 'none yet'}; "
             f"run '{PROG} -h' for the server's options)\n"
         )
         return EX_USAGE
