@@ -103,6 +103,9 @@ class CommandHandler:
         self.ctx = ctx
         self.cfd = cfd  # the connection's id (memcached's fd) for log lines
         self._out: list[bytes] = []
+        # Replies in _out[:_kept] count as sent: memcached flushes its responses when a
+        # data block ends with a socket read, before it parses what follows.
+        self._kept = 0
         self.closing = False
         self.watcher: Watcher | None = None
         self._dump: Any = None  # metadump iterator while it owns the output
@@ -168,7 +171,7 @@ class CommandHandler:
         for key in keys:
             if len(key) > KEY_MAX_LENGTH:
                 # memcached drops every unsent response of the connection here
-                del out[:]
+                del out[self._kept :]
                 out.append(BAD_FORMAT)
                 return
             r = fetch(key, *args)

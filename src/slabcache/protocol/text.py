@@ -29,6 +29,7 @@ from slabcache.protocol.context import LocalContext, ServerContext
 from slabcache.protocol.handler import (
     BAD_CHUNK,
     BAD_FORMAT,
+    END,
     ERROR,
     KEY_MAX_LENGTH,
     STORE_MODES,
@@ -37,11 +38,13 @@ from slabcache.protocol.handler import (
     StoreMode,
     _Unsupported,
 )
-from slabcache.protocol.meta import MetaCommands
+from slabcache.protocol.meta import EN, MetaCommands
 from slabcache.protocol.numbers import strtol32, strtoul32, strtoull
 
 MAX_TOKENS = 24  # memcached's tokenizer keeps 23 tokens + a terminal one
 LINE_GUARD = 2048  # more than this buffered without "\n" must be a get/gets, else close
+LARGE_STEP = 256 * 1024  # a step stops once its replies are this large (memory bound)
+READ_BUFFER = 16384  # memcached's read buffer: a longer data block always ends with a read
 INT_MAX = (1 << 31) - 1
 
 # argument count rules of 1.6.18's process_command_ascii (ntokens includes the terminal)
@@ -78,8 +81,11 @@ class TextProtocol(CommandHandler):
         max_reqs: int = 0,
     ) -> None:
         super().__init__(engine, ctx if ctx is not None else LocalContext(), cfd)
-        self._buf = bytearray()
-        self._pos = 0
+        self._buf = bytearray()  # unconsumed bytes between feeds (at most one request)
+        self._data = b""  # the bytes being run, for commands that take their data block
+        self._pos = 0  # offset in _data after the current command line
+        self._refill = False  # a data block ended with a read: the step starts afresh
+        self._live = getattr(self.ctx, "shared", self.ctx)  # holds detail/watch switches
         self._scan = 0  # offset where the next "\n" search starts
         self._need = 0  # bytes of data block awaited (incl. CRLF)
         self._pending_store: tuple[Any, ...] | None = None
@@ -117,26 +123,51 @@ class TextProtocol(CommandHandler):
             data = data[n:]
             if not self._swallow:
                 self._swallowed()
-        self._buf += data
-        if not self.pending and self._dump is None:
-            self._process()
+        buf = self._buf
+        if buf or self.pending or self._dump is not None:
+            buf += data
+            if self.pending or self._dump is not None:
+                return
+            if self._need:
+                if len(buf) < self._need:
+                    return  # the data block is still incomplete: nothing to run
+            elif buf.find(b"\n", self._scan) < 0:
+                self._scan = len(buf)
+                if len(buf) > LINE_GUARD and not self._long_get_ok(bytes(buf[:110])):
+                    self.closing = True
+                return
+            data = bytes(buf)
+            buf.clear()
+            self._scan = 0
+        self._process(data)
 
     def resume(self) -> None:
         """Continue after a -R yield (or after a metadump finished)."""
         self.pending = False
-        if self._dump is None:
-            self._process()
+        if self._dump is None and self._buf:
+            data = bytes(self._buf)
+            self._buf.clear()
+            self._scan = 0
+            self._process(data)
 
     def data_to_send(self) -> bytes:
-        out = b"".join(self._out)
-        self._out.clear()
-        if self._dump is not None:
-            out += self.dump_chunk()
-            if self._dump is None:
-                self._process()
-                out += b"".join(self._out)
-                self._out.clear()
-        return out
+        out = self._out
+        if self._dump is None:
+            if not out:
+                return b""
+            data = b"".join(out)
+            out.clear()
+            self._kept = 0
+            return data
+        data = b"".join(out)
+        out.clear()
+        self._kept = 0
+        data += self.dump_chunk()
+        if self._dump is None:
+            self.resume()
+            data += b"".join(out)
+            out.clear()
+        return data
 
     @property
     def reading_block(self) -> bool:
@@ -154,56 +185,140 @@ class TextProtocol(CommandHandler):
         return self._dump is not None
 
     # -- framing -------------------------------------------------------------------------
-    def _process(self) -> None:
-        buf = self._buf
-        pos = self._pos
-        budget = self.max_reqs or -1
+    def _process(self, data: bytes) -> None:
+        """Run the commands in `data` (immutable) within one -R step; keep the rest.
+
+        Hot path: get, `mg <key> v` and set go from the line straight to the engine; the
+        general path (tokenizer, _command) runs everything else. Each command costs one
+        unit of the step's budget, as memcached's nreqs does.
+        """
+        pos = 0
+        size = len(data)
+        fresh = self.max_reqs or -1
+        budget = fresh
+        big = 0  # bytes of large replies made in this step
+        out = self._out
+        get = self.engine.get
+        live = self._live
+        nul = b"\0" in data  # such lines are cut at the NUL: the general path does that
         try:
-            while not self.closing and self.watcher is None and self._dump is None:
-                if self._need:
-                    if len(buf) - pos < self._need:
-                        break
-                    end = pos + self._need
-                    block = bytes(buf[pos:end])
-                    pos = end
+            while True:
+                # state only the general path changes: re-read after each general command
+                if self.closing or self.watcher is not None or self._dump is not None:
+                    return
+                need = self._need
+                if need:
+                    if size - pos < need:
+                        return
+                    end = pos + need
                     self._need = 0
-                    self._finish_store(block)
+                    self._finish_store(data[pos:end])
+                    pos = end
+                    self._barrier()
+                    budget = fresh  # memcached starts a new event after the flush
                     continue
+                fast = not (nul or live.detail_enabled or live.watchers.mask)
+                meta = self._meta
+                mg_ok = fast and meta is not None and not meta.ops.marked
+                while True:
+                    nl = data.find(b"\n", pos)
+                    if nl < 0:
+                        if size - pos > LINE_GUARD and not self._long_get_ok(data[pos : pos + 110]):
+                            self.closing = True
+                        return
+                    if budget == 0:
+                        self.pending = True
+                        self.ctx.conn_yields += 1
+                        return
+                    budget -= 1
+                    end = nl - 1 if nl > pos and data[nl - 1] == 13 else nl
+                    if fast:
+                        if data.startswith(b"get ", pos):
+                            keys = data[pos + 4 : end].split(b" ")
+                            if keys[0] or any(keys):
+                                for key in keys:
+                                    if not key:
+                                        continue
+                                    if len(key) > KEY_MAX_LENGTH:
+                                        # memcached drops every unsent response here
+                                        del out[self._kept :]
+                                        out.append(BAD_FORMAT)
+                                        break
+                                    r = get(key)
+                                    if r is not None:
+                                        v = r[1]
+                                        out.append(b"VALUE %s %d %d\r\n" % (key, r[0], len(v) - 2))
+                                        out.append(v)
+                                        if len(v) > 4096:
+                                            big += len(v)
+                                else:
+                                    out.append(END)
+                                pos = nl + 1
+                                if big > LARGE_STEP:
+                                    self.pending = True  # write these before going on
+                                    return
+                                continue
+                        elif mg_ok and data.startswith(b"mg ", pos):
+                            if data.endswith(b" v", pos, end):
+                                key = data[pos + 3 : end - 2]
+                                if key and len(key) <= KEY_MAX_LENGTH and b" " not in key:
+                                    r = get(key)
+                                    if r is None:
+                                        out.append(EN)
+                                    else:
+                                        v = r[1]
+                                        out.append(b"VA %d\r\n" % (len(v) - 2))
+                                        out.append(v)
+                                    pos = nl + 1
+                                    continue
+                        elif data.startswith(b"set ", pos):
+                            t = data[pos:end].split(b" ")
+                            if (len(t) == 5 or len(t) == 6) and all(t):
+                                self._data = data
+                                self._pos = nl + 1
+                                self._refill = False
+                                self._storage(b"set", t)
+                                pos = self._pos
+                                if self._need or self._swallow or self._refill:
+                                    break  # the block is not all here, or ended a step
+                                continue
+                    line = data[pos:end]
+                    self._data = data
+                    self._pos = nl + 1
+                    self._refill = False
+                    mark = len(out)
+                    self._command(line)
+                    pos = self._pos
+                    if len(out) > mark:
+                        big += sum(map(len, out[mark:]))
+                    break
+                if big > LARGE_STEP:
+                    self.pending = True  # large replies: write them before going on
+                    return
                 if self._swallow:
-                    n = min(self._swallow, len(buf) - pos)
+                    # a refused block: drop what is here, the rest as it arrives
+                    n = min(self._swallow, size - pos)
                     pos += n
                     self._swallow -= n
                     if self._swallow:
-                        break
+                        return
                     self._swallowed()
-                    continue
-                if pos >= len(buf):
-                    break
-                nl = buf.find(b"\n", max(pos, self._scan))
-                if nl < 0:
-                    self._scan = len(buf)
-                    if len(buf) - pos > LINE_GUARD and not self._long_get_ok(pos):
-                        self.closing = True
-                    break
-                if budget == 0:
-                    self.pending = True
-                    self.ctx.conn_yields += 1
-                    break
-                budget -= 1
-                end = nl - 1 if nl > pos and buf[nl - 1] == 13 else nl
-                line = bytes(buf[pos:end])
-                pos = nl + 1
-                self._pos = pos
-                self._command(line)
-                pos = self._pos  # a command may consume its data block itself
+                    budget = fresh
+                elif self._refill:
+                    budget = fresh
         finally:
-            if pos:
-                del buf[:pos]
-                self._scan = max(0, self._scan - pos)
-            self._pos = 0
+            self._data = b""
+            if pos < size:
+                self._buf += memoryview(data)[pos:]
+                self._scan = 0 if self._need else len(self._buf)
 
-    def _long_get_ok(self, pos: int) -> bool:
-        head = bytes(self._buf[pos : pos + 110])
+    def _barrier(self) -> None:
+        """A data block ended with a socket read: memcached flushes what it has queued
+        (an over-long get key can no longer drop it) and waits for a new event."""
+        self._kept = len(self._out)
+        self._refill = True
+
+    def _long_get_ok(self, head: bytes) -> bool:
         stripped = head.lstrip(b" ")
         if len(head) - len(stripped) > 100:
             return False
@@ -307,24 +422,27 @@ class TextProtocol(CommandHandler):
             self.store_rejected(mode, key, flags, vlen)
             self._skip(nbytes, b"" if nr else TOO_LARGE)
             return
-        buf = self._buf
+        data = self._data
         pos = self._pos
-        if len(buf) - pos >= nbytes:  # hot path: the block is already here
-            block = bytes(buf[pos : pos + nbytes])
-            self._pos = pos + nbytes
-            self._pending_store = (mode, key, flags, exptime, cas, nr)
-            self._finish_store(block)
+        if len(data) - pos >= nbytes:  # hot path: the block is already here
+            end = pos + vlen
+            self._pos = end + 2
+            self._complete_store(
+                mode, key, flags, exptime, cas, nr, data[pos:end], data[end : end + 2] == b"\r\n"
+            )
+            if nbytes > READ_BUFFER:
+                self._barrier()  # memcached read the rest of such a block from the socket
         else:
             self._pending_store = (mode, key, flags, exptime, cas, nr)
             self._need = nbytes
 
     def read_block(self, nbytes: int, then: Callable[[bytes], None]) -> None:
         """Hand the next `nbytes` (data + CRLF) to `then`, now or once they arrive."""
-        buf = self._buf
+        data = self._data
         pos = self._pos
-        if len(buf) - pos >= nbytes:
+        if len(data) - pos >= nbytes:
             self._pos = pos + nbytes
-            then(bytes(buf[pos : pos + nbytes]))
+            then(data[pos : pos + nbytes])
         else:
             self._pending_meta = then
             self._need = nbytes
@@ -332,19 +450,24 @@ class TextProtocol(CommandHandler):
     def _skip(self, n: int, reply: bytes = b"") -> None:
         """Discard `n` bytes; `reply` goes out once they are through, as memcached sends its
         error only after the swallow (and never if the client leaves first)."""
-        avail = len(self._buf) - self._pos
+        avail = len(self._data) - self._pos
         take = min(n, avail)
         self._pos += take
         self._swallow = n - take
         if self._swallow:
             self._deferred += reply
-        elif reply:
+            return
+        if reply:
             self._out.append(reply)
+        if n > READ_BUFFER:
+            self._barrier()
 
     def _swallowed(self) -> None:
+        """The swallowed block ended with a read: memcached flushes what it has queued."""
         if self._deferred:
             self._out.append(self._deferred)
             self._deferred = b""
+        self._barrier()
 
     def _finish_store(self, block: bytes) -> None:
         if self._pending_meta is not None:
@@ -353,11 +476,25 @@ class TextProtocol(CommandHandler):
             return
         mode, key, flags, exptime, cas, nr = self._pending_store  # type: ignore[misc]
         self._pending_store = None
-        if block[-2:] != b"\r\n":
-            self.count_bad_block(key, flags, len(block))
+        self._complete_store(mode, key, flags, exptime, cas, nr, block[:-2], block[-2:] == b"\r\n")
+
+    def _complete_store(
+        self,
+        mode: Any,
+        key: bytes,
+        flags: int,
+        exptime: int,
+        cas: int | None,
+        nr: bool,
+        value: bytes,
+        ok: bool,
+    ) -> None:
+        """The one place a storage command's data block completes (`ok`: CRLF ended it)."""
+        if not ok:
+            self.count_bad_block(key, flags, len(value) + 2)
             self._reply(BAD_CHUNK, nr)
             return
-        self.store(mode, key, flags, exptime, block[:-2], cas, nr)
+        self.store(mode, key, flags, exptime, value, cas, nr)
 
 
 __all__ = ["StoreMode", "TextProtocol", "tokenize"]

@@ -9,17 +9,23 @@ When the transport's write buffer passes the high-water mark, nothing more is ru
 connection until the client drains it: a client that does not read its replies costs at most
 the high-water mark plus one step of replies, and never delays anyone else.
 
-Steps start small: a new connection's budget is one command per step and doubles with each
-step up to -R (a step whose replies are very large, such as multigets of big values, drops
-it back to one). So a pipeline of huge multigets from a client that never reads costs one
-reply's worth of memory, not -R of them. Yields caused by this reduced budget are not
-counted as memcached's conn_yields (see ConnContext.conn_yields).
+A step runs -R commands, as memcached's event does (the yields, and so the points where
+replies are flushed, match memcached's). A step whose replies are very large, such as
+multigets of big values, drops the next step's budget to one command, so a pipeline of huge
+multigets from a client that never reads costs about one reply's worth of memory, not -R of
+them; yields caused by this reduced budget are not counted as memcached's conn_yields (see
+ConnContext.conn_yields).
+
+Under -B auto the first read decides the protocol: the negotiator then hands over its codec
+and the connection talks to that codec directly.
 """
 
 from __future__ import annotations
 
 import asyncio
 from typing import TYPE_CHECKING, Any
+
+from slabcache.protocol.negotiate import NegotiatingProtocol
 
 if TYPE_CHECKING:
     from slabcache.protocol.context import Watcher
@@ -33,6 +39,7 @@ LARGE_STEP = 256 * 1024  # replies per step above this shrink the per-step budge
 class Connection(asyncio.Protocol):
     __slots__ = (
         "_cont",
+        "_negotiating",
         "_reading_paused",
         "_watch_flush",
         "active",
@@ -67,8 +74,7 @@ class Connection(asyncio.Protocol):
         self.transport: Any = None
         self.max_reqs = state.settings.reqs_per_event
         self.codec = state.new_codec(self)
-        if self.max_reqs:
-            self.codec.max_reqs = 1  # slow start, see the module docstring
+        self._negotiating = isinstance(self.codec, NegotiatingProtocol)
         self.last_cmd = state.clock.now
         self.active = False  # has sent anything: memcached shows conn_new_cmd until then
         self.write_paused = False
@@ -100,14 +106,18 @@ class Connection(asyncio.Protocol):
         self.active = True
         codec = self.codec
         codec.receive_data(data)
+        if self._negotiating and codec.codec is not None:
+            # the protocol is chosen: talk to its codec directly from now on
+            self._negotiating = False
+            codec = self.codec = codec.codec
         out = codec.data_to_send()
         if out:
             state.bytes_written += len(out)
             self.transport.write(out)
             if len(out) > LARGE_STEP:
                 self._shrink()
-            elif codec.max_reqs < self.max_reqs:
-                codec.max_reqs = min(self.max_reqs, codec.max_reqs * 2)
+            elif codec.max_reqs != self.max_reqs:
+                codec.max_reqs = self.max_reqs
         if codec.closing:
             self.transport.close()
         elif codec.pending or codec.dumping:
@@ -156,8 +166,8 @@ class Connection(asyncio.Protocol):
             transport.write(out)
             if len(out) > LARGE_STEP:
                 self._shrink()
-            elif codec.max_reqs < self.max_reqs:
-                codec.max_reqs = min(self.max_reqs, codec.max_reqs * 2)
+            elif codec.max_reqs != self.max_reqs:
+                codec.max_reqs = self.max_reqs
         if codec.closing:
             transport.close()
         elif codec.pending or codec.dumping:
