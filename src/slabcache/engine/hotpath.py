@@ -182,6 +182,7 @@ class HotPathMixin:
         else:
             off = self._alloc_pull(ntotal, cls)
             if off is None:
+                self._istats["outofmemory"][cls] += 1
                 return self._set_no_memory(key, hv)
             m64 = self._m64  # after the alloc: a new page may have remapped the arena
             popped = 0

@@ -53,6 +53,7 @@ LRU_PULL_CRAWL_BLOCKS = 2
 TAIL_TRIES = 5
 ALLOC_TRIES = 10
 NUM_LRUS = 256
+ITEM_LOCK_POWER = 12  # thread.c: item_lock_hashpower for memcached's default -t 4
 
 
 class LruMixin:
@@ -61,6 +62,11 @@ class LruMixin:
     _key_off: int
 
     def _lru_init(self) -> None:
+        # memcached's item locks: 2**12 of them with its default 4 threads (fewer when the
+        # hash table is smaller); set while a store or delta allocates under one
+        hp = self.cfg.hashpower_init or 16
+        self._item_lock_mask = (1 << min(ITEM_LOCK_POWER, hp - 1)) - 1
+        self._locked_hv: int | None = None
         self._heads = [0] * NUM_LRUS
         self._tails = [0] * NUM_LRUS
         self._lru_sizes = [0] * NUM_LRUS
@@ -289,6 +295,9 @@ class LruMixin:
                 search = next_it
                 continue
             tries -= 1
+            if self._locked_hv is not None and self._lock_held(search):
+                search = next_it  # item_trylock fails: the caller holds this item's lock
+                continue
             if ref != 1:
                 ist = self._istats
                 ist["lrutail_reflocked"][cls] += 1
@@ -359,6 +368,12 @@ class LruMixin:
             self._relink(found, move_to)
         return removed
 
+    def _lock_held(self, off: int) -> bool:
+        """Does the item share the item lock the running store/delta holds? memcached's
+        tail pull skips such items (item_trylock fails), the held old item among them."""
+        mask = self._item_lock_mask
+        return self._hash(self._item_key(off)) & mask == self._locked_hv & mask
+
     def _on_evict(self, cls: int) -> None:
         """Extension point: automove mode 2 asks for a page move on every eviction."""
 
@@ -406,7 +421,7 @@ class LruMixin:
                 now = self.clock.now
                 tails = self._tails
                 tail = tails[cls | COLD_LRU]
-                if tail >= marker_end and self._evict_to_free:
+                if tail >= marker_end and self._evict_to_free and self._locked_hv is None:
                     _prev, t, exptime, ref, fl = _TAIL.unpack_from(mm, tail)
                     if ref == 1 and not (exptime and exptime < now):
                         evicted, ev_time, ev_nonzero, ev_unfetched, ev_active = self._evict_counts
@@ -445,9 +460,7 @@ class LruMixin:
             i += 1
         if i:
             self._istats["direct_reclaims"][cls] += i
-        if off is None:
-            self._istats["outofmemory"][cls] += 1
-        return off
+        return off  # outofmemory is do_item_alloc's count, for the item's class: callers
 
     def _entry_lru(self, exptime: int) -> int:
         """Which sub-LRU a new item enters (do_item_alloc)."""

@@ -20,21 +20,17 @@ from .hashing import HashFn, hash_function, murmur3
 from .hotpath import HotPathMixin
 from .index import HashIndex
 from .items import (
-    CHUNK_HDR,
     CLSID_MASK,
     COLD_LRU,
     H16,
     I32,
     ITEM_ACTIVE,
-    ITEM_CAS,
     ITEM_CFLAGS,
-    ITEM_CHUNK,
     ITEM_CHUNKED,
     ITEM_FETCHED,
     ITEM_LINKED,
     LRU_MASK,
     META,
-    NEWHDR,
     OFF_CAS,
     OFF_CHUNK_USED,
     OFF_FLAGS,
@@ -47,6 +43,7 @@ from .maintainer import MaintainerMixin
 from .slabclass import build_classes
 from .slabmove import ReassignResult, SlabMover
 from .stats import StatsMixin
+from .storeflow import StoreFlowMixin
 
 M32 = 0xFFFFFFFF
 M64 = 0xFFFFFFFFFFFFFFFF
@@ -106,26 +103,10 @@ def parse_u64(data: bytes) -> int | None:
     return v
 
 
-_SET, _ADD, _REPLACE, _APPEND, _PREPEND, _CAS = (
-    StoreMode.SET,
-    StoreMode.ADD,
-    StoreMode.REPLACE,
-    StoreMode.APPEND,
-    StoreMode.PREPEND,
-    StoreMode.CAS,
-)
-_STORED, _NOT_STORED, _EXISTS, _NOT_FOUND = (
-    StoreResult.STORED,
-    StoreResult.NOT_STORED,
-    StoreResult.EXISTS,
-    StoreResult.NOT_FOUND,
-)
-
-
-class Engine(HotPathMixin, LruMixin, StatsMixin, MaintainerMixin):
-    # the hot paths compare against these without importing this module
-    _SET = StoreMode.SET
-    _STORED = StoreResult.STORED
+class Engine(HotPathMixin, StoreFlowMixin, LruMixin, StatsMixin, MaintainerMixin):
+    # the hot paths and storeflow.py compare against these without importing this module
+    _SET, _ADD, _REPLACE, _APPEND, _PREPEND, _CAS = tuple(StoreMode)
+    _STORED, _NOT_STORED, _EXISTS, _NOT_FOUND, _TOO_LARGE, _NO_MEMORY = tuple(StoreResult)
 
     def __init__(
         self,
@@ -175,6 +156,7 @@ class Engine(HotPathMixin, LruMixin, StatsMixin, MaintainerMixin):
         self._curr_items = 0
         self._lru_init()
         self._stats_init()
+        self._storeflow_init()
         self._hot_locals()
         self._maintainer_init()
         self.crawler = Crawler(self)
@@ -285,113 +267,20 @@ class Engine(HotPathMixin, LruMixin, StatsMixin, MaintainerMixin):
         self, key: bytes, flags: int, exptime: int, data: bytes, ntotal: int
     ) -> int | None:
         """do_item_alloc + copy in key, flags and data (+CRLF). None when memory is refused."""
-        nkey = len(key)
-        nbytes = len(data) + 2
+        off = self._alloc_header(key, flags, exptime, len(data) + 2, ntotal)
+        if off is None:
+            return None
         mm = self._mm
-        it_flags = (ITEM_CAS if self._use_cas else 0) | (ITEM_CFLAGS if flags else 0)
+        p = self._item_data_off(off)
         if ntotal <= self._chunk_max:
-            cls = bisect_left(self._sizes, ntotal, 1)
-            arena = self._arena
-            head = arena.free_head[cls]
-            if head and self._segmented:
-                # hot path: inline free-list pop (what the first alloc round would do)
-                nxt = Q.unpack_from(mm, head)[0]
-                arena.free_head[cls] = nxt
-                if nxt:
-                    Q.pack_into(mm, nxt + 8, 0)
-                arena.sl_curr[cls] -= 1
-                off = head
-            else:
-                got = self._alloc_pull(ntotal, cls)
-                if got is None:
-                    return None
-                off = got
-            NEWHDR.pack_into(
-                mm,
-                off + OFF_TIME,
-                self.clock.now,
-                exptime,
-                nbytes,
-                1,
-                it_flags,
-                cls | self._entry_lru(exptime),
-                nkey,
-                cls,
-            )
-            p = off + self._key_off
-            mm[p : p + nkey] = key
-            p += nkey
-            mm[p] = 0
-            if flags:
-                I32.pack_into(mm, p + 1, flags)
-                p += 5
-            else:
-                p += 1
-            end = p + nbytes - 2
+            end = p + len(data)
             mm[p:end] = data
             mm[end : end + 2] = b"\r\n"
             return off
-        return self._chunked_alloc(key, flags, exptime, data, it_flags)
-
-    def _chunked_alloc(
-        self, key: bytes, flags: int, exptime: int, data: bytes, it_flags: int
-    ) -> int | None:
-        """A header item in a small class plus a chain of data chunks (items.c, 1.4.29+)."""
-        classes = self._classes
-        mm = self._mm
-        nkey = len(key)
-        htotal = nkey + 1 + (4 if flags else 0) + 48 + 48 + (8 if self._use_cas else 0)
-        hdr_cls = classes.clsid(htotal)
-        assert hdr_cls is not None
-        off = self._alloc_pull(htotal, hdr_cls)
-        if off is None:
+        st = [p, len(data) + 2, 0]
+        if not (self._write_chunked(st, data) and self._write_chunked(st, b"\r\n")):
+            self._item_release(off)
             return None
-        pl = self._power_largest
-        NEWHDR.pack_into(
-            mm,
-            off + OFF_TIME,
-            self.clock.now,
-            exptime,
-            len(data) + 2,
-            1,
-            it_flags | ITEM_CHUNKED,
-            pl | self._entry_lru(exptime),
-            nkey,
-            hdr_cls,
-        )
-        p = off + self._key_off
-        mm[p : p + nkey] = key
-        p += nkey
-        mm[p] = 0
-        if flags:
-            I32.pack_into(mm, p + 1, flags)
-            p += 5
-        else:
-            p += 1
-        CHUNK_HDR.pack_into(mm, p, 0, 0, off, 0, 0, 0, ITEM_CHUNK, hdr_cls)
-        payload = memoryview(data + b"\r\n")
-        pos = 0
-        prev = p  # the header's embedded item_chunk starts the chain
-        chunk_max = self._chunk_max
-        while pos < len(payload):
-            size = min(len(payload) - pos + 48, chunk_max)
-            ccls = classes.clsid(size)
-            assert ccls is not None
-            ch = self._alloc_pull(size, ccls)
-            if ch is None and size != chunk_max:
-                size, ccls = chunk_max, pl
-                ch = self._alloc_pull(size, ccls)
-            if ch is None:
-                Q.pack_into(mm, prev, 0)
-                self._item_free(off)
-                return None
-            used = min(size - 48, len(payload) - pos)
-            CHUNK_HDR.pack_into(mm, ch, 0, 0 if prev == p else prev, off, size - 48, used, 0,
-                                ITEM_CHUNK, ccls)  # fmt: skip
-            mm[ch + 48 : ch + 48 + used] = payload[pos : pos + used]
-            Q.pack_into(mm, prev, ch)
-            prev = ch
-            pos += used
         return off
 
     def _item_link(self, off: int, hv: int) -> None:
@@ -473,86 +362,18 @@ class Engine(HotPathMixin, LruMixin, StatsMixin, MaintainerMixin):
         value: bytes,
         cas_in: int | None = None,
     ) -> StoreResult:
-        """do_store_item for every mode and size (`store` in hotpath.py takes plain SETs)."""
-        ntotal = self._base_ntotal + len(key) + len(value) + 2 + (4 if flags else 0)
-        exp = self._realtime(exptime) if exptime else 0
-        hv = self._hash(key)
-        off = (
-            self._item_alloc(key, flags, exp, value, ntotal)
-            if ntotal <= (self.cfg.item_size_max)
-            else None
-        )
-        if off is None:
-            g = self._g
-            if ntotal > self.cfg.item_size_max:
-                g["store_too_large"] += 1
-                res = StoreResult.TOO_LARGE
-            else:
-                g["store_no_memory"] += 1
-                res = StoreResult.NO_MEMORY
-            if mode is _SET:
-                # a failed SET must not leave the old value behind
-                old = self._find_live(key, hv)
-                if old:
-                    self._item_unlink(old, hv)
-            return res
-        mm = self._mm
-        self._set_cmds[mm[off + 40] & CLSID_MASK] += 1
-        old = self._find_live(key, hv)
-        if not old:
-            if mode is _SET or mode is _ADD:
-                self._item_link(off, hv)
-                return _STORED
-            self._item_release(off)
-            if mode is _CAS:
-                self._g["cas_misses"] += 1
-                return _NOT_FOUND
-            return _NOT_STORED
-        if mode is _SET or mode is _REPLACE:
-            self._item_replace(old, off, hv)
-            return _STORED
-        self._item_hold(old)
-        try:
-            return self._store_existing(mode, key, off, old, hv, cas_in)
-        finally:
-            self._item_release(old)
+        """The one-call form of alloc_item / write_value / complete_store (storeflow.py).
 
-    def _store_existing(
-        self, mode: StoreMode, key: bytes, off: int, old: int, hv: int, cas_in: int | None
-    ) -> StoreResult:
-        mm = self._mm
-        old_cas = self._item_cas(old)
-        it_cas = cas_in if (cas_in is not None and self._use_cas) else 0
-        old_cls = mm[old + 40] & CLSID_MASK
-        if mode is _ADD:
-            self._item_update(old)
-            self._item_release(off)
-            return _NOT_STORED
-        if mode is _CAS:
-            if it_cas != 0 and it_cas == old_cas:
-                self._sstats["cas_hits"][old_cls] += 1
-                self._item_replace(old, off, hv)
-                return _STORED
-            self._sstats["cas_badval"][old_cls] += 1
-            self._item_release(off)
-            return _EXISTS
-        # APPEND / PREPEND: a CAS given must match; keep the old flags and exptime
-        if it_cas != 0 and it_cas != old_cas:
-            self._item_release(off)
-            return _EXISTS
-        flags, old_data, _cas = self._value(old)
-        _f, new_data, _c = self._value(off)
-        self._item_release(off)
-        data = old_data[:-2] + new_data[:-2] if mode is _APPEND else new_data[:-2] + old_data[:-2]
-        exptime = I32.unpack_from(mm, old + 28)[0]
-        ntotal = self._base_ntotal + len(key) + len(data) + 2 + (4 if flags else 0)
-        if ntotal > self.cfg.item_size_max:
-            return _NOT_STORED
-        new = self._item_alloc(key, flags, exptime, data, ntotal)
-        if new is None:
-            return _NOT_STORED
-        self._item_replace(old, new, hv)
-        return _STORED
+        A chunk that cannot be allocated while the value is written (memcached's "Out of
+        memory during read") gives NO_MEMORY here, without store_no_memory and without
+        touching the old item, as memcached does for that failure."""
+        h = self.alloc_item(mode, key, flags, exptime, len(value) + 2)
+        if type(h) is not int:
+            return h  # type: ignore[return-value]
+        if not (self.write_value(h, value) and self.write_value(h, b"\r\n")):
+            self.abort_store(h)
+            return StoreResult.NO_MEMORY
+        return self.complete_store(h, mode, cas_in, True)
 
     def delete(self, key: bytes) -> bool:
         hv = self._hash(key)
@@ -602,7 +423,11 @@ class Engine(HotPathMixin, LruMixin, StatsMixin, MaintainerMixin):
             else:
                 exptime = I32.unpack_from(mm, off + 28)[0]
                 ntotal = self._base_ntotal + nk + res + 2 + (4 if flags else 0)
-                new = self._item_alloc(key, flags, exptime, buf, ntotal)
+                self._locked_hv = hv  # do_add_delta runs under the key's item lock
+                try:
+                    new = self._item_alloc(key, flags, exptime, buf, ntotal)
+                finally:
+                    self._locked_hv = None
                 if new is None:
                     return DeltaResult.NO_MEMORY, None
                 self._item_replace(off, new, hv)
