@@ -103,8 +103,9 @@ class CommandHandler:
         self.ctx = ctx
         self.cfd = cfd  # the connection's id (memcached's fd) for log lines
         self._out: list[bytes] = []
-        # Replies in _out[:_kept] count as sent: memcached flushes its responses when a
-        # data block ends with a socket read, before it parses what follows.
+        # Replies in _out[:_kept] count as sent: memcached flushes its responses after
+        # every text get/gets/gat/gats/bget and when a data block ends with a socket
+        # read; an over-long get key drops only what is queued since that flush.
         self._kept = 0
         self.closing = False
         self.watcher: Watcher | None = None
@@ -158,7 +159,6 @@ class CommandHandler:
         Hot path: one engine call and two list appends per key.
         """
         out = self._out
-        mark = len(out)
         ctx = self.ctx
         detail = ctx.detail_enabled
         watch = ctx.watchers.mask & LOG_FETCHERS
@@ -170,7 +170,7 @@ class CommandHandler:
             args = (exptime,)
         for key in keys:
             if len(key) > KEY_MAX_LENGTH:
-                # memcached drops every unsent response of the connection here
+                # memcached drops every response queued since its last flush
                 del out[self._kept :]
                 out.append(BAD_FORMAT)
                 return
@@ -188,8 +188,8 @@ class CommandHandler:
                 else:
                     out.append(b"VALUE %s %d %d\r\n" % (key, flags, len(data) - 2))
                 out.append(data)
-        del mark
         out.append(END)
+        self._kept = len(out)  # memcached sends a finished get at once
 
     # -- storage -----------------------------------------------------------------------
     def store(

@@ -240,7 +240,7 @@ class TextProtocol(CommandHandler):
                                     if not key:
                                         continue
                                     if len(key) > KEY_MAX_LENGTH:
-                                        # memcached drops every unsent response here
+                                        # dropped: what is queued since the last flush
                                         del out[self._kept :]
                                         out.append(BAD_FORMAT)
                                         break
@@ -253,6 +253,7 @@ class TextProtocol(CommandHandler):
                                             big += len(v)
                                 else:
                                     out.append(END)
+                                    self._kept = len(out)  # a finished get is sent at once
                                 pos = nl + 1
                                 if big > LARGE_STEP:
                                     self.pending = True  # write these before going on

@@ -1,0 +1,56 @@
+"""A get with an over-long key against pipelined replies, byte for byte with memcached.
+
+memcached 1.6.18 sends the replies of every finished text get/gets/gat/gats/bget at once.
+A later get whose key is over 250 bytes drops what was queued after that point (its own
+partial VALUE lines and the replies of non-get commands since) and answers only
+CLIENT_ERROR. Each case goes to a real memcached and to slabcache in a single write.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from tests.helpers.servers import Server
+from tests.helpers.wire import request
+
+BAD = b"b" * 251
+PRELOAD = b"set k 0 0 1\r\nx\r\nset j 0 0 1\r\ny\r\n"
+MARK = b"MN\r\n"  # `mn` answers after everything before it
+CASES = {
+    "bad-alone": b"version\r\nget BAD\r\n",
+    "bad-first": b"version\r\nget BAD k\r\nget k\r\n",
+    "bad-middle": b"version\r\nget k BAD j\r\nget k\r\n",
+    "bad-last": b"version\r\nget k\r\nget k j BAD\r\n",
+    "hit-then-version": b"version\r\nget k\r\nversion\r\nget BAD\r\n",
+    "miss-kept": b"version\r\nget miss\r\nget BAD\r\n",
+    "set-get-bad": b"set q 0 0 1\r\nz\r\nget q\r\nget BAD\r\n",
+    "set-then-bad": b"version\r\nset q 0 0 1\r\nz\r\nget BAD\r\n",
+    "two-gets": b"get k\r\nget j\r\nversion\r\nget BAD\r\n",
+    "gets": b"get k\r\nversion\r\ngets k BAD\r\n",
+    "gets-kept": b"version\r\ngets k\r\nget BAD\r\n",
+    "gat": b"get k\r\nversion\r\ngat 0 BAD\r\n",
+    "gat-kept": b"version\r\ngat 0 k\r\nget BAD\r\n",
+    "gats": b"version\r\ngats 0 k BAD\r\nversion\r\n",
+    "bget-kept": b"version\r\nbget k\r\nget BAD\r\n",
+    "mg-not-a-flush": b"version\r\nmg k v\r\nget BAD\r\n",
+    "incr-dropped": b"get k\r\nincr n 1\r\ndelete zz\r\nget BAD\r\n",
+}
+
+
+def _reply(server: Server, stream: bytes) -> bytes:
+    sock = server.connect()
+    try:
+        request(sock, PRELOAD, b"STORED\r\nSTORED\r\n")
+        return request(sock, stream.replace(b"BAD", BAD) + b"mn\r\n", MARK)
+    finally:
+        sock.close()
+
+
+@pytest.mark.parametrize("name", sorted(CASES))
+def test_bad_key_drops_since_last_flush(
+    name: str, memcached_server: Server, slabcache_server: Server
+) -> None:
+    ref = _reply(memcached_server, CASES[name])
+    got = _reply(slabcache_server, CASES[name])
+    assert b"CLIENT_ERROR bad command line format\r\n" in ref
+    assert got == ref
