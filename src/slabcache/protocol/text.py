@@ -25,17 +25,20 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from slabcache.protocol.context import LocalContext, ServerContext
+from slabcache.protocol.context import LOG_FETCHERS, LOG_MUTATIONS, LocalContext, ServerContext
 from slabcache.protocol.handler import (
     BAD_CHUNK,
     BAD_FORMAT,
     END,
     ERROR,
+    ITEM_HEADER,
     KEY_MAX_LENGTH,
     STORE_MODES,
+    STORE_REPLY,
     TOO_LARGE,
     CommandHandler,
     StoreMode,
+    _name,
     _Unsupported,
 )
 from slabcache.protocol.meta import EN, MetaCommands
@@ -46,6 +49,7 @@ LINE_GUARD = 2048  # more than this buffered without "\n" must be a get/gets, el
 LARGE_STEP = 256 * 1024  # a step stops once its replies are this large (memory bound)
 READ_BUFFER = 16384  # memcached's read buffer: a longer data block always ends with a read
 INT_MAX = (1 << 31) - 1
+READ_OOM = b"SERVER_ERROR Out of memory during read\r\n"  # a data chunk could not be had
 
 # argument count rules of 1.6.18's process_command_ascii (ntokens includes the terminal)
 _EXACT = {
@@ -89,6 +93,15 @@ class TextProtocol(CommandHandler):
         self._scan = 0  # offset where the next "\n" search starts
         self._need = 0  # bytes of data block awaited (incl. CRLF)
         self._pending_store: tuple[Any, ...] | None = None
+        # two-phase storage (engine.alloc_item): the item allocated when the line was parsed,
+        # filled as the block arrives; None with an engine that only has store()
+        self._alloc = getattr(engine, "alloc_item", None)
+        self._held: tuple[Any, ...] | None = None  # (handle, mode, key, flags, exp, cas, nr, vlen)
+        self._tail = b""  # the block's last bytes so far: its CRLF check
+        cfg = getattr(engine, "config", None) or self.ctx.settings.engine
+        # key + flags suffix + block bytes that still fit one slab chunk
+        chunk = min(cfg.slab_chunk_max, cfg.item_size_max)
+        self._one_chunk = chunk - ITEM_HEADER - 1 - self._cas_bytes
         self._pending_meta: Callable[[bytes], None] | None = None  # ms awaiting its block
         self._meta: MetaCommands | None = None  # created on the first meta command
         self._swallow = 0  # bytes still to discard
@@ -129,7 +142,7 @@ class TextProtocol(CommandHandler):
             if self.pending or self._dump is not None:
                 return
             if self._need:
-                if len(buf) < self._need:
+                if len(buf) < self._need and self._held is None:
                     return  # the data block is still incomplete: nothing to run
             elif buf.find(b"\n", self._scan) < 0:
                 self._scan = len(buf)
@@ -207,6 +220,19 @@ class TextProtocol(CommandHandler):
                 if self.closing or self.watcher is not None or self._dump is not None:
                     return
                 need = self._need
+                if need and self._held is not None:
+                    # the held item takes the block's bytes as they arrive (conn_nread)
+                    if pos == size:
+                        return
+                    self._data = data
+                    self._pos = pos
+                    self._feed_held()
+                    pos = self._pos
+                    if self._need or self._swallow:
+                        return  # the rest comes with later reads
+                    self._barrier()
+                    budget = fresh
+                    continue
                 if need:
                     if size - pos < need:
                         return
@@ -419,6 +445,9 @@ class TextProtocol(CommandHandler):
         if ctx.detail_enabled:
             ctx.prefix_stats.record(key, ctx.settings.prefix_delimiter.encode(), 2)
         nbytes = vlen + 2
+        if self._alloc is not None:
+            self._storage_two_phase(mode, key, flags, exptime, cas, nr, vlen)
+            return
         if self.item_too_large(len(key), flags, nbytes):
             self.store_rejected(mode, key, flags, vlen)
             self._skip(nbytes, b"" if nr else TOO_LARGE)
@@ -436,6 +465,80 @@ class TextProtocol(CommandHandler):
         else:
             self._pending_store = (mode, key, flags, exptime, cas, nr)
             self._need = nbytes
+
+    def _storage_two_phase(
+        self, mode: Any, key: bytes, flags: int, exptime: int, cas: int | None, nr: bool, vlen: int
+    ) -> None:
+        """process_update_command: the item is allocated now (this may evict, or fail and
+        swallow the block), then filled as the block arrives and stored once it is through."""
+        nbytes = vlen + 2
+        data = self._data
+        pos = self._pos
+        end = pos + vlen
+        if (
+            len(data) - end >= 2
+            and len(key) + (4 if flags else 0) + nbytes <= self._one_chunk
+            and data[end : end + 2] == b"\r\n"
+        ):
+            # hot path: a one-chunk item whose block is here; one allocation either way
+            self._pos = end + 2
+            self.store(mode, key, flags, exptime, data[pos:end], cas, nr)
+            if nbytes > READ_BUFFER:
+                self._barrier()  # memcached read the rest of such a block from the socket
+            return
+        h = self._alloc(mode, key, flags, exptime, nbytes)
+        if type(h) is not int:
+            name = _name(h)  # TOO_LARGE / NO_MEMORY, counted by the engine
+            if self.ctx.watchers.mask & LOG_MUTATIONS:
+                self._log_store(mode, key, name, 0, vlen, flags)
+            self._skip(nbytes, b"" if nr else STORE_REPLY[name])
+            return
+        self._held = (h, mode, key, flags, exptime, cas, nr, vlen)
+        self._tail = b""
+        self._need = nbytes
+        if len(data) > pos:
+            self._feed_held()
+            if not self._need and not self._swallow and nbytes > READ_BUFFER:
+                self._barrier()
+
+    def _feed_held(self) -> None:
+        """Write what has arrived of the block (from _data at _pos) into the held item."""
+        h, mode, key, flags, exptime, cas, nr, vlen = self._held  # type: ignore[misc]
+        data = self._data
+        pos = self._pos
+        end = pos + min(self._need, len(data) - pos)
+        self._pos = end
+        self._need -= end - pos
+        self._tail = (self._tail + data[max(pos, end - 2) : end])[-2:]
+        engine = self.engine
+        if not engine.write_value(h, memoryview(data)[pos:end]):
+            # no data chunk: the reply waits for the rest of the block to be swallowed
+            self._held = None
+            engine.abort_store(h)
+            rest, self._need = self._need, 0
+            self._skip(rest, b"" if nr else READ_OOM)
+            return
+        if self._need:
+            return
+        self._held = None
+        mask = self.ctx.watchers.mask
+        ok = self._tail == b"\r\n"
+        if ok and mask & LOG_FETCHERS:
+            self._log_get(key)  # do_store_item looks the old item up first
+        res = engine.complete_store(h, mode, cas, ok)
+        if res is None:
+            self._reply(BAD_CHUNK, nr)
+            return
+        name = _name(res)
+        self._reply(STORE_REPLY[name], nr)
+        if mask & LOG_MUTATIONS:
+            self._log_store(mode, key, name, exptime, vlen, flags)
+
+    def connection_lost(self) -> None:
+        """The client went away: an item still being read is freed, never stored."""
+        held, self._held = self._held, None
+        if held is not None:
+            self.engine.abort_store(held[0])
 
     def read_block(self, nbytes: int, then: Callable[[bytes], None]) -> None:
         """Hand the next `nbytes` (data + CRLF) to `then`, now or once they arrive."""

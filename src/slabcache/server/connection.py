@@ -96,6 +96,9 @@ class Connection(asyncio.Protocol):
         if self._cont is not None:
             self._cont.cancel()
             self._cont = None
+        lost = getattr(self.codec, "connection_lost", None)
+        if lost is not None:
+            lost()  # frees an item still being read (memcached's conn_close item_remove)
         self.state.conn_closed(self)
 
     def data_received(self, data: bytes) -> None:
