@@ -195,22 +195,21 @@ class StoreFlowMixin:
         nbytes: int,
         binary: bool = False,
         unlink_on_fail: bool | None = None,
+        count: bool = True,
     ) -> Any:
         """process_update_command's item_alloc. An int handle, or TOO_LARGE / NO_MEMORY
         (counted; a refused SET also unlinks the key's old item, unless `unlink_on_fail`
-        says otherwise: the binary protocol decides that by its own opcode)."""
+        says otherwise: the binary protocol decides that by its own opcode). `count=False`:
+        no store_too_large / store_no_memory, as memcached's binary path counts neither."""
         ntotal = self._base_ntotal + len(key) + nbytes + (4 if flags else 0)
         off = None
         if ntotal <= self.cfg.item_size_max:
             exp = self._realtime(exptime) if exptime else 0
             off = self._alloc_header(key, flags, exp, nbytes, ntotal)
         if off is None:
-            if ntotal > self.cfg.item_size_max:
-                self._g["store_too_large"] += 1
-                res = self._TOO_LARGE
-            else:
-                self._g["store_no_memory"] += 1
-                res = self._NO_MEMORY
+            res = self._TOO_LARGE if ntotal > self.cfg.item_size_max else self._NO_MEMORY
+            if count:
+                self._g["store_too_large" if res is self._TOO_LARGE else "store_no_memory"] += 1
             unlink = mode is self._SET if unlink_on_fail is None else unlink_on_fail
             if unlink:
                 hv = self._hash(key)
