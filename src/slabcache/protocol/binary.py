@@ -151,6 +151,13 @@ class BinaryProtocol:
         self._item_cas = getattr(engine, "item_cas", None)
         # slabcache's engine: stores that hand back the stored item (its CAS for the reply)
         self._ops = MetaOps(engine) if hasattr(engine, "_g") else None
+        # two-phase storage: the item is allocated once the packet's head is in, then filled
+        # as the value arrives; held = [handle, bytes still due, cmd, op, quiet, opaque, cas,
+        # key, mode]
+        self._alloc = getattr(engine, "alloc_item", None) if self._ops is not None else None
+        self._held: list[Any] | None = None
+        chunk = min(cfg.slab_chunk_max, cfg.item_size_max)
+        self._one_chunk = chunk - ITEM_HEADER - 1 - self._cas_bytes  # key+flags+value+CRLF
 
     # -- public API ----------------------------------------------------------------------
     def receive_data(self, data: bytes) -> None:
@@ -169,6 +176,8 @@ class BinaryProtocol:
     @property
     def reading_block(self) -> bool:
         """A packet's header is in and the rest of its body is awaited (conn_nread)."""
+        if self._held is not None:
+            return True
         buf = self._buf
         if self._swallow or len(buf) < HEADER_LEN:
             return False
@@ -218,6 +227,10 @@ class BinaryProtocol:
         budget = self.max_reqs or -1
         try:
             while not self.closing:
+                if self._held is not None:
+                    pos = self._fill_held(pos)
+                    if self._held is not None:
+                        break  # the rest of the value comes with later reads
                 if self._swallow:
                     n = min(self._swallow, len(buf) - pos)
                     pos += n
@@ -305,6 +318,11 @@ class BinaryProtocol:
             if self._too_large(keylen, flags, vlen + 2):
                 self._reject_large(cmd, op, opaque, key, flags, vlen)
                 return self._skip_to(pos, end, defer=True)
+            if self._alloc is not None and (
+                len(buf) < end or keylen + (4 if flags else 0) + vlen + 2 > self._one_chunk
+            ):
+                return self._store_two_phase(cmd, op, quiet, opaque, cas, key, flags, exptime,
+                                             vstart, end)  # fmt: skip
             if len(buf) < end:
                 return -(pos + 1)
             value = bytes(buf[vstart:end])
@@ -389,11 +407,83 @@ class BinaryProtocol:
         self._error(op, opaque, E2BIG)  # sent even for quiet variants: it is an error
         mode = STORE_OPS.get(cmd) or CONCAT_OPS[cmd]
         rejecter = getattr(self.engine, "reject_store", None)
-        if rejecter is not None:
+        if self._alloc is not None:
+            # memcached's binary path counts no store_too_large; a refused SET(Q) still drops
+            # the old item, append/prepend do not
+            self._alloc(mode, key, flags, 0, vlen + 2, binary=True, unlink_on_fail=cmd == SET,
+                        count=False)  # fmt: skip
+        elif rejecter is not None:
             rejecter(mode, key, StoreResult.TOO_LARGE)
         else:
             # counts store_too_large and, for SET, unlinks the old item, as memcached does
             self.engine.store(mode, key, flags, 0, bytes(min(vlen, self._item_size_max)))
+
+    def _store_two_phase(
+        self,
+        cmd: int,
+        op: int,
+        quiet: bool,
+        opaque: int,
+        cas: int,
+        key: bytes,
+        flags: int,
+        exptime: int,
+        vstart: int,
+        end: int,
+    ) -> int:
+        """process_bin_update / process_bin_append_prepend: allocate now (a refusal is sent
+        once the value is swallowed), then read the value into the held item."""
+        ctx = self.ctx
+        if ctx.detail_enabled:
+            ctx.prefix_stats.record(key, ctx.settings.prefix_delimiter.encode(), 2)
+        if cmd in CONCAT_OPS:
+            mode = CONCAT_OPS[cmd]
+            flags = exptime = 0
+        else:
+            mode = StoreMode.CAS if cas else STORE_OPS[cmd]
+        vlen = end - vstart
+        h = self._alloc(  # type: ignore[misc]
+            mode, key, flags, _exptime(exptime), vlen + 2, binary=True,
+            unlink_on_fail=cmd == SET, count=cmd not in CONCAT_OPS,
+        )  # fmt: skip
+        if type(h) is not int:
+            self._error(op, opaque, E2BIG if h is StoreResult.TOO_LARGE else ENOMEM)
+            return self._skip_to(vstart, end, defer=True)
+        self._held = [h, vlen, cmd, op, quiet, opaque, cas, key, mode]
+        return self._fill_held(vstart)
+
+    def _fill_held(self, pos: int) -> int:
+        """Write what has arrived of the held item's value; store it once all is in."""
+        held = self._held
+        assert held is not None
+        h, due, cmd, op, quiet, opaque, cas, key, mode = held
+        take = min(due, len(self._buf) - pos)
+        engine = self.engine
+        ok = engine.write_value(h, bytes(self._buf[pos : pos + take])) if take else True
+        pos += take
+        held[1] = due = due - take
+        if not ok:
+            # no data chunk for the value: the error follows the swallowed rest
+            self._held = None
+            engine.abort_store(h)
+            self._mark = len(self._out)
+            self._error(op, opaque, ENOMEM)
+            return self._skip_to(pos, pos + due, defer=True)
+        if due:
+            return pos
+        self._held = None
+        res = engine.complete_store(h, mode, cas or None, True)
+        stored = res is StoreResult.STORED and cmd not in CONCAT_OPS
+        # the stored item is the held one: its CAS, even when its exptime has already passed
+        cas_out = self._ops.cas(h) if stored else None  # type: ignore[union-attr]
+        self._store_reply(cmd, op, quiet, opaque, key, mode, res, cas_out)
+        return pos
+
+    def connection_lost(self) -> None:
+        """The client went away: an item still being read is freed, never stored."""
+        held, self._held = self._held, None
+        if held is not None:
+            self.engine.abort_store(held[0])
 
     def _store(
         self,
@@ -424,6 +514,19 @@ class BinaryProtocol:
             stored_cas = ops.cas(off) if off else 0
         else:
             res = self.engine.store(mode, key, flags, _exptime(exptime), value, cas or None)
+        self._store_reply(cmd, op, quiet, opaque, key, mode, res, stored_cas)
+
+    def _store_reply(
+        self,
+        cmd: int,
+        op: int,
+        quiet: bool,
+        opaque: int,
+        key: bytes,
+        mode: Any,
+        res: Any,
+        stored_cas: int | None,
+    ) -> None:
         name = getattr(res, "name", str(res)).upper()
         if name == "STORED":
             if not quiet:
