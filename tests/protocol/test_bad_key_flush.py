@@ -54,3 +54,36 @@ def test_bad_key_drops_since_last_flush(
     got = _reply(slabcache_server, CASES[name])
     assert b"CLIENT_ERROR bad command line format\r\n" in ref
     assert got == ref
+
+
+# A reply over the server's 256 KiB step makes its flow control pause after it. (Held
+# replies over that size are written anyway, so a huge `mg` reply that memcached would
+# still drop is sent: bounded memory comes first.)
+BIG = 300_000
+BIG_CASES = {
+    "after-big-get": b"get big\r\nversion\r\nslabs reassign 1 99\r\nget BAD\r\n",
+    "after-big-gat": b"gat 100 big k\r\nslabs reassign 1 99\r\nflush_all -1\r\nget BAD\r\n",
+    "big-then-get": b"get big\r\nversion\r\nget k\r\nversion\r\nget BAD\r\n",
+}
+
+
+def _big_reply(server: Server, stream: bytes) -> bytes:
+    sock = server.connect()
+    try:
+        value = bytes(range(256)) * (BIG // 256) + b"x" * (BIG % 256)
+        request(sock, b"set big 0 0 %d\r\n%s\r\n" % (BIG, value), b"STORED\r\n")
+        request(sock, PRELOAD, b"STORED\r\nSTORED\r\n")
+        return request(sock, stream.replace(b"BAD", BAD) + b"mn\r\n", MARK)
+    finally:
+        sock.close()
+
+
+@pytest.mark.parametrize("name", sorted(BIG_CASES))
+def test_bad_key_after_large_reply(
+    name: str, memcached_server: Server, slabcache_server: Server
+) -> None:
+    """The pause after a large reply is slabcache's own: it must not act as a flush."""
+    ref = _big_reply(memcached_server, BIG_CASES[name])
+    got = _big_reply(slabcache_server, BIG_CASES[name])
+    assert b"CLIENT_ERROR bad command line format\r\n" in ref
+    assert got == ref

@@ -117,6 +117,22 @@ class CommandHandler:
         self._ops: MetaOps | None = None  # item peeks for watch lines, made on first use
 
     # -- helpers -----------------------------------------------------------------------
+    def take_flushed(self, limit: int) -> bytes:
+        """The replies memcached has sent by now: those before its last flush point.
+
+        For a pause memcached does not make (the server's own flow control): the rest
+        stays queued so an over-long get key can still drop it, unless it passes `limit`
+        bytes, where bounded memory wins.
+        """
+        out = self._out
+        kept = self._kept
+        if self._dump is not None or sum(map(len, out[kept:])) > limit:
+            return self.data_to_send()
+        data = b"".join(out[:kept])
+        del out[:kept]
+        self._kept = 0
+        return data
+
     def _reply(self, data: bytes, noreply: bool) -> None:
         if not noreply:
             self._out.append(data)

@@ -113,7 +113,10 @@ class Connection(asyncio.Protocol):
             # the protocol is chosen: talk to its codec directly from now on
             self._negotiating = False
             codec = self.codec = codec.codec
-        out = codec.data_to_send()
+        if codec.pending and codec.max_reqs < self.max_reqs:
+            out = self._take_sent(codec)
+        else:
+            out = codec.data_to_send()
         if out:
             state.bytes_written += len(out)
             self.transport.write(out)
@@ -121,6 +124,8 @@ class Connection(asyncio.Protocol):
                 self._shrink()
             elif codec.max_reqs != self.max_reqs:
                 codec.max_reqs = self.max_reqs
+        elif codec.max_reqs != self.max_reqs:
+            codec.max_reqs = self.max_reqs
         if codec.closing:
             self.transport.close()
         elif codec.pending or codec.dumping:
@@ -163,7 +168,10 @@ class Connection(asyncio.Protocol):
         codec = self.codec
         if codec.pending:
             codec.resume()
-        out = codec.data_to_send()
+        if codec.pending and codec.max_reqs < self.max_reqs:
+            out = self._take_sent(codec)
+        else:
+            out = codec.data_to_send()
         if out:
             self.state.bytes_written += len(out)
             transport.write(out)
@@ -171,6 +179,8 @@ class Connection(asyncio.Protocol):
                 self._shrink()
             elif codec.max_reqs != self.max_reqs:
                 codec.max_reqs = self.max_reqs
+        elif codec.max_reqs != self.max_reqs:
+            codec.max_reqs = self.max_reqs
         if codec.closing:
             transport.close()
         elif codec.pending or codec.dumping:
@@ -178,6 +188,12 @@ class Connection(asyncio.Protocol):
                 self._schedule()
         elif not self.write_paused:
             self._resume_reading()
+
+    def _take_sent(self, codec: Any) -> bytes:
+        # A yield of the reduced budget is not memcached's: it flushes nothing there, so
+        # replies an over-long get key would drop stay queued (up to LARGE_STEP bytes).
+        take = getattr(codec, "take_flushed", None)
+        return codec.data_to_send() if take is None else take(LARGE_STEP)
 
     def _shrink(self) -> None:
         if self.max_reqs:
