@@ -185,3 +185,40 @@ def test_binary_too_large_set_uncounted_but_unlinks():
     got = responses(conn.data_to_send())
     assert [(op, status) for op, status, _v in got] == [(0x11, 3), (0x0E, 3), (0, 1), (0, 0)]
     assert conn.engine.stats_general()["store_too_large"] == 0
+
+
+# -- meta ms ----------------------------------------------------------------------------------
+
+
+@settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    size=st.sampled_from([0, 9, 20000, 600000]),
+    cuts=st.lists(st.integers(min_value=1, max_value=200000), max_size=8),
+    flags=st.sampled_from([b"T0 F3", b"MA N0", b"c k", b"I C1 c"]),
+)
+def test_ms_value_in_pieces_matches_one_feed(size, cuts, flags):
+    value = (b"qwertyuiop" * (size // 10 + 1))[:size]
+    req = b"set k 0 0 2\r\nab\r\nms k %d %s\r\n%s\r\nmg k v f\r\n" % (size, flags, value)
+    whole = text_conn()
+    split = text_conn()
+    expect = feed(whole, req, [])
+    assert feed(split, req, cuts) == expect
+    assert used_chunks(split.engine) == used_chunks(whole.engine)
+
+
+def test_ms_close_mid_value_frees_the_held_item():
+    conn = text_conn()
+    base = used_chunks(conn.engine)
+    conn.receive_data(b"ms k 700000 T0\r\n" + b"v" * 1000)
+    assert used_chunks(conn.engine) > base
+    conn.connection_lost()
+    assert used_chunks(conn.engine) == base
+
+
+def test_ms_refused_append_drops_the_old_item():
+    # memcached 1.6.18's process_mset_command unlinks on a failed alloc whatever the mode
+    conn = text_conn()
+    big = 2 * PAGE
+    req = b"set k 0 0 1\r\nx\r\nms k %d MA\r\n" % big + b"z" * big + b"\r\nmg k v\r\n"
+    out = feed(conn, req, [30, 100000])
+    assert out == b"STORED\r\nSERVER_ERROR object too large for cache\r\nEN\r\n"

@@ -223,6 +223,12 @@ class StoreFlowMixin:
             self._add_crlf(off, self._filling[off])
         return off
 
+    def held_value(self, h: int) -> bytes:
+        """The bytes written so far into a held item's value (with its CRLF once complete)."""
+        st = self._filling[h]
+        nbytes = I32.unpack_from(self._mm, h + 32)[0]
+        return bytes(self._read_data_of(h)[: nbytes - st[1] - st[2]])
+
     def abort_store(self, h: int) -> None:
         """Drop a held item that will not be stored (connection closed, read failed)."""
         if self._filling.pop(h, None) is not None:

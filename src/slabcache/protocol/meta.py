@@ -421,9 +421,29 @@ class MetaCommands:
                 err = b"CLIENT_ERROR invalid mode for ms M token"
             elif any(t[0] == 79 and len(t) > MAX_OPAQUE for t in toks[3:]):
                 err = OPAQUE_LONG
-        if err is None and conn.item_too_large(len(f.key), f.client_flags, nbytes):
+        alloc = getattr(conn, "_alloc", None)
+        if (
+            err is None
+            and alloc is None
+            and conn.item_too_large(len(f.key), f.client_flags, nbytes)
+        ):
             err = b"SERVER_ERROR object too large for cache"
             conn.store_rejected(mode, f.key, f.client_flags, vlen)
+        h = None
+        if err is None and alloc is not None:
+            # process_mset_command allocates now; a refusal drops the old item in any mode
+            appending = mode in (StoreMode.APPEND, StoreMode.PREPEND)
+            exp = f.viv_exp if f.vivify and appending else f.exptime
+            h = alloc(mode, f.key, f.client_flags, exp, nbytes, unlink_on_fail=True)
+            if type(h) is not int:
+                name = getattr(h, "name", str(h))
+                if self.ctx.watchers.mask & LOG_MUTATIONS:
+                    conn._log_store(mode, f.key, name, 0, vlen, f.client_flags)
+                err = (
+                    b"SERVER_ERROR object too large for cache"
+                    if h is StoreResult.TOO_LARGE
+                    else b"SERVER_ERROR out of memory storing object"
+                )
         if err is not None:
             mark = len(out)
             self._error(err or BAD_FORMAT)
@@ -433,7 +453,53 @@ class MetaCommands:
             return
         if f.cas is not None and mode in (StoreMode.SET, StoreMode.REPLACE):
             mode = StoreMode.CAS
+        if h is not None:
+            held: int = h
+
+            def done(ok: bool) -> None:
+                self._ms_complete(toks, f, mode, held, vlen, ok)
+
+            conn.read_into(held, nbytes, done, False)
+            return
         conn.read_block(nbytes, lambda block: self._ms_finish(toks, f, mode, block))
+
+    def _ms_complete(
+        self, toks: list[bytes], f: _Flags, mode: Any, h: int, vlen: int, ok: bool
+    ) -> None:
+        """complete_nread for ms's held item: do_store_item, then E / b on the stored item."""
+        engine = self.conn.engine
+        if not ok:
+            engine.complete_store(h, mode, None, False)  # counts the set, frees the item
+            self._out.append(b"CLIENT_ERROR bad data chunk\r\n")
+            return
+        ops = self.ops
+        key = f.key
+        exptime = f.exptime
+        appending = mode in (StoreMode.APPEND, StoreMode.PREPEND)
+        if f.vivify and appending and not ops.find(key, bump=False):
+            mode, exptime = StoreMode.ADD, f.viv_exp  # ms N: vivify on miss
+        self._log_get(key, ops.find(key, bump=False) if self.ctx.watchers.mask else 0)
+        cas_in = f.cas if f.cas is not None else None
+        if f.stale and mode is StoreMode.CAS and cas_in:
+            # do_store_item's stale branch (I with a lower CAS) marks the replacing item;
+            # MetaOps owns that marking, so the held item's bytes go through it
+            value = engine.held_value(h)[:-2]
+            engine.abort_store(h)
+            res, off = ops.store(
+                mode, key, f.client_flags, exptime, value, cas_in,
+                stale=True, new_cas=f.new_cas, binary_key=f.binary,
+            )  # fmt: skip
+            self._ms_reply(toks, f, mode, res, off, exptime, vlen)
+            return
+        res = engine.complete_store(h, mode, cas_in, True)
+        off = 0
+        if res is StoreResult.STORED:
+            off = ops.find(key, bump=False) if appending else h
+            if off and f.new_cas is not None:
+                ops.set_cas(off, f.new_cas)
+            if off and f.binary:
+                ops.set_it_flags(off, ops.it_flags(off) | ITEM_KEY_BINARY)
+        self._ms_reply(toks, f, mode, res, off, exptime, vlen)
 
     def _ms_finish(self, toks: list[bytes], f: _Flags, mode: Any, block: bytes) -> None:
         out = self._out
@@ -454,6 +520,14 @@ class MetaCommands:
             mode, key, f.client_flags, exptime, value, cas_in,
             stale=f.stale and mode is StoreMode.CAS, new_cas=f.new_cas, binary_key=f.binary,
         )  # fmt: skip
+        self._ms_reply(toks, f, mode, res, off, exptime, len(value))
+
+    def _ms_reply(
+        self, toks: list[bytes], f: _Flags, mode: Any, res: Any, off: int, exptime: int, size: int
+    ) -> None:
+        out = self._out
+        ops = self.ops
+        key = f.key
         code = _STORE_CODE.get(res)
         if self.ctx.watchers.mask & LOG_MUTATIONS:
             st = getattr(res, "name", str(res)).lower()
@@ -461,7 +535,7 @@ class MetaCommands:
                 LOG_MUTATIONS,
                 f"type=item_store key={_uri(key)} status={st} cmd={mode.name.lower()} "
                 f"ttl={exptime} clsid={ops.clsid(off) if off else 0} cfd={self.conn.cfd} "
-                f"size={len(value)}",
+                f"size={size}",
             )
         if code is None:
             out.append(

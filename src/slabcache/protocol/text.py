@@ -96,7 +96,8 @@ class TextProtocol(CommandHandler):
         # two-phase storage (engine.alloc_item): the item allocated when the line was parsed,
         # filled as the block arrives; None with an engine that only has store()
         self._alloc = getattr(engine, "alloc_item", None)
-        self._held: tuple[Any, ...] | None = None  # (handle, mode, key, flags, exp, cas, nr, vlen)
+        # (handle, done(terminator_ok), noreply): the item being read, what completes it
+        self._held: tuple[int, Callable[[bool], None], bool] | None = None
         self._tail = b""  # the block's last bytes so far: its CRLF check
         cfg = getattr(engine, "config", None) or self.ctx.settings.engine
         # key + flags suffix + block bytes that still fit one slab chunk
@@ -493,17 +494,27 @@ class TextProtocol(CommandHandler):
                 self._log_store(mode, key, name, 0, vlen, flags)
             self._skip(nbytes, b"" if nr else STORE_REPLY[name])
             return
-        self._held = (h, mode, key, flags, exptime, cas, nr, vlen)
+
+        def done(ok: bool) -> None:
+            self._complete_held(h, mode, key, flags, exptime, cas, nr, vlen, ok)
+
+        self.read_into(h, nbytes, done, nr)
+
+    def read_into(self, h: int, nbytes: int, done: Callable[[bool], None], nr: bool) -> None:
+        """conn_nread into the engine's held item `h`: its `nbytes` (value + CRLF) are written
+        as they arrive, then `done(block ended with CRLF)` runs. A data chunk that cannot be
+        had frees the item and swallows the rest ("Out of memory during read")."""
+        self._held = (h, done, nr)
         self._tail = b""
         self._need = nbytes
-        if len(data) > pos:
+        if len(self._data) > self._pos:
             self._feed_held()
             if not self._need and not self._swallow and nbytes > READ_BUFFER:
-                self._barrier()
+                self._barrier()  # memcached read the rest of such a block from the socket
 
     def _feed_held(self) -> None:
         """Write what has arrived of the block (from _data at _pos) into the held item."""
-        h, mode, key, flags, exptime, cas, nr, vlen = self._held  # type: ignore[misc]
+        h, done, nr = self._held  # type: ignore[misc]
         data = self._data
         pos = self._pos
         end = pos + min(self._need, len(data) - pos)
@@ -521,8 +532,23 @@ class TextProtocol(CommandHandler):
         if self._need:
             return
         self._held = None
+        done(self._tail == b"\r\n")
+
+    def _complete_held(
+        self,
+        h: int,
+        mode: Any,
+        key: bytes,
+        flags: int,
+        exptime: int,
+        cas: int | None,
+        nr: bool,
+        vlen: int,
+        ok: bool,
+    ) -> None:
+        """complete_nread_ascii for a text storage command's held item."""
+        engine = self.engine
         mask = self.ctx.watchers.mask
-        ok = self._tail == b"\r\n"
         if ok and mask & LOG_FETCHERS:
             self._log_get(key)  # do_store_item looks the old item up first
         res = engine.complete_store(h, mode, cas, ok)
