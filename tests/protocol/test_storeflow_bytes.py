@@ -222,3 +222,18 @@ def test_ms_refused_append_drops_the_old_item():
     req = b"set k 0 0 1\r\nx\r\nms k %d MA\r\n" % big + b"z" * big + b"\r\nmg k v\r\n"
     out = feed(conn, req, [30, 100000])
     assert out == b"STORED\r\nSERVER_ERROR object too large for cache\r\nEN\r\n"
+
+
+def test_binary_out_of_memory_during_read():
+    conn = bin_conn(maxbytes=2 * PAGE, evict_to_free=False)
+    conn.receive_data(bin_set(b"a", b"x" * 600000) + bin_set(b"b", b"x" * 600000))
+    assert [s for _op, s, _v in responses(conn.data_to_send())] == [0, 0]
+    base = used_chunks(conn.engine)
+    req = bin_set(b"k", b"y" * 700000)
+    conn.receive_data(req[:200000])
+    assert conn.data_to_send() == b""  # sent once the rest of the value is swallowed
+    conn.receive_data(req[200000:] + bin_get(b"k"))
+    got = responses(conn.data_to_send())
+    # as memcached 1.6.18 answers it: ENOMEM with conn_nread's own text
+    assert got == [(0x01, 0x82, b"Out of memory during read"), (0x00, 1, b"Not found")]
+    assert used_chunks(conn.engine) == base

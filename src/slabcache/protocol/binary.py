@@ -467,7 +467,7 @@ class BinaryProtocol:
             self._held = None
             engine.abort_store(h)
             self._mark = len(self._out)
-            self._error(op, opaque, ENOMEM)
+            self._send(op, opaque, ENOMEM, value=b"Out of memory during read")  # its own text
             return self._skip_to(pos, pos + due, defer=True)
         if due:
             return pos
