@@ -129,6 +129,31 @@ class TextProtocol(CommandHandler):
 
     # -- public API ----------------------------------------------------------------------
     def receive_data(self, data: bytes) -> None:
+        # Hot path: a read holding exactly one `get <key>` with nothing buffered, held or
+        # pending (one request in flight) skips the framing loop's per-step setup.
+        if data.startswith(b"get ") and data.endswith(b"\r\n"):
+            key = data[4:-2]
+            live = self._live
+            if (
+                0 < len(key) <= KEY_MAX_LENGTH
+                and b" " not in key
+                and b"\n" not in key
+                and b"\0" not in key
+                and not (self._need or self._swallow or self._buf or self.pending or self.closing)
+                and self._held is None
+                and self.watcher is None
+                and self._dump is None
+                and not (live.detail_enabled or live.watchers.mask)
+            ):
+                out = self._out
+                r = self.engine.get(key)
+                if r is not None:
+                    v = r[1]
+                    out.append(b"VALUE %s %d %d\r\n" % (key, r[0], len(v) - 2))
+                    out.append(v)
+                out.append(END)
+                self._kept = len(out)  # a finished get is sent at once
+                return
         if self.closing or self.watcher is not None:
             return  # memcached stops reading from closing connections and watchers
         if self._swallow:
