@@ -328,6 +328,12 @@ class Crawler:
 
     # -- running ----------------------------------------------------------------------------
 
+    def delay(self) -> float | None:
+        """Seconds until `run` has work (its `lru_crawler sleep` pause); None when idle."""
+        if not self.running or self.kind is CrawlKind.METADUMP:
+            return None  # a metadump is driven by its reader, not by background slices
+        return self.pause_us / 1e6
+
     def run(self, budget: int) -> int:
         """Crawl up to `budget` items (LRU crawls of the expired kind); returns work done."""
         if not self.running or self.kind is CrawlKind.METADUMP:

@@ -1,9 +1,12 @@
 """LRU maintainer (items.c lru_maintainer_thread) run in bounded slices by run_background.
 
-Each pass drains the COLD->WARM bump queue, then juggles every class that holds items:
-TEMP reclaims, then up to 500 rounds of HOT pull / WARM pull / non-evicting COLD pull, with
-ages derived from the COLD tail age. The maintainer never evicts. memcached sleeps up to 1 s
-when a pass finds nothing to do; here an idle pass defers the next one to the next clock second.
+Each wake-up drains the COLD->WARM bump queue, then juggles every class that is due: TEMP
+reclaims, then up to 500 rounds of HOT pull / WARM pull / non-evicting COLD pull, with ages
+derived from the COLD tail age. The maintainer never evicts. As in memcached, every class has
+its own back-off (1 ms growing by 1/8 up to 1 s while its juggles find nothing, halved when
+one does something), and `maintainer_delay()` tells the caller when the next class is due.
+Time between wake-ups is what the caller reports (`elapsed_us`); a caller that steps the
+engine without saying is taken to have slept as long as asked, as memcached's thread does.
 """
 
 from __future__ import annotations
@@ -25,12 +28,20 @@ from .lru import LRU_MASK, LRU_PULL_CRAWL_BLOCKS
 
 JUGGLE_ROUNDS = 500
 BUMP_QUEUE_MAX = 8192
+MIN_SLEEP_US = 1_000  # memcached's MIN_LRU_MAINTAINER_SLEEP
+MAX_SLEEP_US = 1_000_000  # MAX_LRU_MAINTAINER_SLEEP
+US_PER_JUGGLE_UNIT = 64  # a unit (one pull round) costs a few µs: a ~5% share at most
 
 
 class MaintainerMixin:
     def _maintainer_init(self) -> None:
         self._bumpq: list[int] = []
-        self._maint_idle_until: int | None = None
+        # per class (index = class id): µs until due, and the back-off that set it
+        self._next_juggle = [0] * 64
+        self._backoff_juggle = [0] * 64
+        self._maint_sleep_us = 0  # what the last wake-up asked to sleep
+        self._maint_early_us = 0  # time reported by calls that came before that sleep ended
+        self._maint_clock = self.clock.now  # a clock second passing counts as a 1 s sleep
 
     def _bump_async(self, off: int) -> bool:
         """Queue a COLD item for its move to WARM, holding a reference until drained."""
@@ -98,20 +109,76 @@ class MaintainerMixin:
             did += 1
         return did
 
-    def _run_maintainer(self, budget: int) -> int:
-        """One maintainer wake-up: bumps first, then juggle classes. Returns work done."""
+    def maintainer_delay(self) -> float:
+        """Seconds until the maintainer has work: 0 with bumps queued, else the next class due."""
+        if not self.cfg.lru_maintainer:
+            return MAX_SLEEP_US / 1e6
+        if len(self._bumpq) > BUMP_QUEUE_MAX // 8:
+            return 0.0  # falling behind: drain without waiting
+        if self._bumpq:
+            return MIN_SLEEP_US / 1e6  # memcached sleeps <= 1 ms after draining bumps
+        # a busy class (back-off 0) still waits 1 ms: juggling is never a busy loop
+        return max(self._maint_sleep_us, MIN_SLEEP_US) / 1e6 - self._maint_early_us / 1e6
+
+    def _run_maintainer(self, budget: int, elapsed_us: int | None = None) -> int:
+        """One maintainer wake-up: bumps first, then juggle the classes that are due.
+
+        `elapsed_us` is the time since the previous wake-up; None means the caller slept as
+        asked (memcached counts a sleep of 0 as 1 ms). Classes not due cost one compare.
+        """
         if not self.cfg.lru_maintainer:
             return 0
         work = self._drain_bumps(budget)
+        slept = max(self._maint_sleep_us, MIN_SLEEP_US) if elapsed_us is None else elapsed_us
         now = self.clock.now
-        if work == 0 and self._maint_idle_until is not None and now < self._maint_idle_until:
-            return 0
+        if now != self._maint_clock:
+            # the injected clock moved on: at least that long has passed
+            slept = max(slept, (now - self._maint_clock) * 1_000_000)
+            self._maint_clock = now
+        slept += self._maint_early_us
+        if slept < max(self._maint_sleep_us, MIN_SLEEP_US):
+            # woken early (a slice for other work): no class is due yet, keep the time
+            self._maint_early_us = slept
+            return work
+        self._maint_early_us = 0
+        nxt = self._next_juggle
+        top = self._classes.power_largest + 1
         self._g["lru_maintainer_juggles"] += 1
+        back = self._backoff_juggle
         sizes = self._lru_sizes
-        for cls in range(1, self._classes.power_largest + 1):
-            if work >= budget:
-                break
-            if sizes[cls] or sizes[cls | WARM_LRU] or sizes[cls | COLD_LRU] or sizes[cls | 192]:
-                work += self._juggle(cls, budget - work)
-        self._maint_idle_until = None if work else now + 1
+        if elapsed_us is not None:
+            # memcached's thread may spin while classes keep finding moves; here the moves
+            # share the request loop, so they get a bounded share of the time that passed
+            budget = min(budget, work + max(1, slept // US_PER_JUGGLE_UNIT))
+        to_sleep = MAX_SLEEP_US
+        for cls in range(1, top):
+            wait = nxt[cls]
+            if wait > slept:
+                wait -= slept
+                nxt[cls] = wait
+                if wait < to_sleep:
+                    to_sleep = wait
+                continue
+            did = 0
+            if work < budget and (
+                sizes[cls] or sizes[cls | WARM_LRU] or sizes[cls | COLD_LRU] or sizes[cls | 192]
+            ):
+                did = self._juggle(cls, budget - work)
+                work += did
+            elif work >= budget:
+                nxt[cls] = 0  # out of budget: still due at the next slice
+                to_sleep = 0
+                continue
+            b = back[cls]
+            if not did:
+                b = min(b + b // 8, MAX_SLEEP_US) if b else MIN_SLEEP_US
+            elif b:
+                b //= 2
+                if b < MIN_SLEEP_US:
+                    b = 0
+            back[cls] = b
+            nxt[cls] = b
+            if b < to_sleep:
+                to_sleep = b
+        self._maint_sleep_us = to_sleep
         return work

@@ -462,14 +462,26 @@ class Engine(HotPathMixin, StoreFlowMixin, LruMixin, StatsMixin, MaintainerMixin
         self.crawler.check()
         self.mover.tick()
 
-    def run_background(self, budget: int = 1000) -> int:
-        """Bounded background work: hash expansion, LRU maintainer, then extensions."""
+    def run_background(self, budget: int = 1000, elapsed_us: int | None = None) -> int:
+        """Bounded background work: hash expansion, LRU maintainer, then extensions.
+
+        `elapsed_us`: real time since the previous call, for the maintainer's per-class
+        back-off; None (stepping the engine) counts each call as the sleep it asked for.
+        """
         work = self._index.expand_step(self._hash, budget)
         if work < budget:
-            work += self._run_maintainer(budget - work)
+            work += self._run_maintainer(budget - work, elapsed_us)
         if work < budget:
             work += self._background_extensions(budget - work)
         return work
+
+    def background_delay(self) -> float:
+        """Seconds until run_background has work again (0: now). tick() may bring it forward."""
+        if self._index.expanding or self.mover.running:
+            return 0.0
+        delay = self.maintainer_delay()
+        crawl = self.crawler.delay()
+        return delay if crawl is None else min(delay, crawl)
 
     def _background_extensions(self, budget: int) -> int:
         """Extension point: the LRU crawler and the slab page mover add their slices here."""
