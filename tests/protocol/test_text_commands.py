@@ -385,15 +385,18 @@ def test_watch_refuses_pipelined(conn):
 
 
 def test_reqs_per_event_yields():
+    # memcached's first event after a read runs -R + 1 commands, a resumed one -R; the
+    # yield is counted as the budget runs out (conn_yields of 1.6.18 with -R 2: 2 here)
     conn = make_conn(max_reqs=2)
-    conn.receive_data(b"version\r\n" * 5)
-    assert conn.data_to_send() == b"VERSION 1.6.18\r\n" * 2
+    conn.receive_data(b"version\r\n" * 6)
+    assert conn.data_to_send() == b"VERSION 1.6.18\r\n" * 3
     assert conn.pending and conn.ctx.conn_yields == 1
     conn.resume()
     assert conn.data_to_send() == b"VERSION 1.6.18\r\n" * 2
+    assert conn.pending and conn.ctx.conn_yields == 2
     conn.resume()
     assert conn.data_to_send() == b"VERSION 1.6.18\r\n"
-    assert not conn.pending
+    assert not conn.pending and conn.ctx.conn_yields == 2
 
 
 def test_counters_as_memcached_keeps_them():

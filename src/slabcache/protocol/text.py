@@ -89,6 +89,10 @@ class TextProtocol(CommandHandler):
         self._data = b""  # the bytes being run, for commands that take their data block
         self._pos = 0  # offset in _data after the current command line
         self._refill = False  # a data block ended with a read: the step starts afresh
+        # memcached's read buffer: its size (grown only for a long multiget line) and the
+        # bytes of the current fill still unparsed when a step pauses (-R, large replies)
+        self._rsize = READ_BUFFER
+        self._win = READ_BUFFER
         self._live = getattr(self.ctx, "shared", self.ctx)  # holds detail/watch switches
         self._scan = 0  # offset where the next "\n" search starts
         self._need = 0  # bytes of data block awaited (incl. CRLF)
@@ -178,7 +182,7 @@ class TextProtocol(CommandHandler):
             data = bytes(buf)
             buf.clear()
             self._scan = 0
-        self._process(data)
+        self._process(data, self._rsize)
 
     def resume(self) -> None:
         """Continue after a -R yield (or after a metadump finished)."""
@@ -187,7 +191,7 @@ class TextProtocol(CommandHandler):
             data = bytes(self._buf)
             self._buf.clear()
             self._scan = 0
-            self._process(data)
+            self._process(data, self._win, resumed=True)  # parsing on in the same fill
 
     def data_to_send(self) -> bytes:
         out = self._out
@@ -224,17 +228,28 @@ class TextProtocol(CommandHandler):
         return self._dump is not None
 
     # -- framing -------------------------------------------------------------------------
-    def _process(self, data: bytes) -> None:
+    def _process(self, data: bytes, window: int, resumed: bool = False) -> None:
         """Run the commands in `data` (immutable) within one -R step; keep the rest.
 
         Hot path: get, `mg <key> v` and set go from the line straight to the engine; the
         general path (tokenizer, _command) runs everything else. Each command costs one
         unit of the step's budget, as memcached's nreqs does.
+
+        memcached reads at most its 16 KB buffer at a time: `data[:window]` is that first
+        fill (bytes carried over from the last read count toward it). Where a fill runs out
+        of whole commands memcached flushes its queued replies and reads on, so each fill's
+        end is a flush point (see _refilled). A data block past the fill is read straight
+        into the item; the next fill starts after it.
+
+        A step that starts with a read runs -R + 1 commands: memcached's conn_new_cmd
+        spends its first nreqs unit only after the first command. One resumed after a -R
+        yield starts in conn_new_cmd and runs -R.
         """
         pos = 0
+        win_end = window
         size = len(data)
-        fresh = self.max_reqs or -1
-        budget = fresh
+        fresh = self.max_reqs + 1 if self.max_reqs else -1
+        budget = (self.max_reqs or -1) if resumed else fresh
         big = 0  # bytes of large replies made in this step
         out = self._out
         get = self.engine.get
@@ -258,6 +273,7 @@ class TextProtocol(CommandHandler):
                         return  # the rest comes with later reads
                     self._barrier()
                     budget = fresh
+                    win_end = self._refilled(pos)
                     continue
                 if need:
                     if size - pos < need:
@@ -268,21 +284,41 @@ class TextProtocol(CommandHandler):
                     pos = end
                     self._barrier()
                     budget = fresh  # memcached starts a new event after the flush
+                    win_end = self._refilled(pos)
                     continue
                 fast = not (nul or live.detail_enabled or live.watchers.mask)
                 meta = self._meta
                 mg_ok = fast and meta is not None and not meta.ops.marked
                 while True:
+                    if pos >= win_end:
+                        # the fill ended at this command's end, or its block was read
+                        # past it: memcached flushed, and reads afresh from here
+                        win_end = self._refilled(pos)
+                        budget = fresh
                     nl = data.find(b"\n", pos)
+                    if nl >= win_end or (nl < 0 and size > win_end):
+                        # the fill ends inside this line: "we need more data!", so
+                        # memcached flushes its queued replies and reads on
+                        partial = win_end - pos
+                        if partial > LINE_GUARD and not self._long_get_ok(data[pos : pos + 110]):
+                            self.closing = True
+                            return
+                        self._kept = len(out)
+                        budget = fresh
+                        win_end = pos + self._refill_size(partial, size - pos)
+                        continue
                     if nl < 0:
                         if size - pos > LINE_GUARD and not self._long_get_ok(data[pos : pos + 110]):
                             self.closing = True
                         return
                     if budget == 0:
                         self.pending = True
-                        self.ctx.conn_yields += 1
                         return
                     budget -= 1
+                    if budget == 0:
+                        # memcached counts the yield as its nreqs runs out, whether or
+                        # not more commands are buffered
+                        self.ctx.conn_yields += 1
                     end = nl - 1 if nl > pos and data[nl - 1] == 13 else nl
                     if fast:
                         if data.startswith(b"get ", pos):
@@ -361,9 +397,36 @@ class TextProtocol(CommandHandler):
                     budget = fresh
         finally:
             self._data = b""
+            self._win = max(win_end - pos, 0)
             if pos < size:
                 self._buf += memoryview(data)[pos:]
                 self._scan = 0 if self._need else len(self._buf)
+            elif not self.pending:
+                self._rsize = READ_BUFFER  # an empty buffer is given back (rbuf_release)
+
+    def _refilled(self, pos: int) -> int:
+        """The buffer emptied exactly (or a block was read past it): memcached flushes, gives
+        a grown buffer back and its next read fills a fresh 16 KB one. Returns its end."""
+        self._kept = len(self._out)
+        self._rsize = READ_BUFFER
+        return pos + READ_BUFFER
+
+    def _refill_size(self, partial: int, avail: int) -> int:
+        """Bytes the next read leaves in the buffer, `partial` of them carried over.
+
+        Past 2048 bytes without a newline memcached takes a get line for a long multiget:
+        the buffer doubles, and each read that fills it doubles it again, four times at most.
+        """
+        size = self._rsize
+        if partial > LINE_GUARD:
+            if size == READ_BUFFER:
+                size *= 2  # rbuf_switch_to_malloc
+            grown = 0
+            while size < avail and grown < 4:
+                size *= 2
+                grown += 1
+            self._rsize = size
+        return size
 
     def _barrier(self) -> None:
         """A data block ended with a socket read: memcached flushes what it has queued
