@@ -2,21 +2,14 @@ from __future__ import annotations
 
 import pytest
 
+from slabcache.engine import Engine, ManualClock
 from slabcache.protocol.context import LocalContext
 from slabcache.protocol.text import TextProtocol
 from slabcache.settings import Settings
 
 
-def make_engine(settings: Settings):
-    """The real engine once its store layer has landed, else the contract-following DictEngine."""
-    try:
-        from slabcache.engine import Engine, ManualClock  # type: ignore[attr-defined]
-
-        return Engine(settings.engine, clock=ManualClock())
-    except ImportError:
-        from tests.protocol.dictengine import DictEngine
-
-        return DictEngine(settings.engine)
+def make_engine(settings: Settings) -> Engine:
+    return Engine(settings.engine, clock=ManualClock())
 
 
 def make_conn(settings: Settings | None = None, **kw) -> TextProtocol:

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from slabcache.engine import StoreMode, StoreResult
 from slabcache.engine.meta_ops import MetaOps
 from slabcache.protocol import stats as statsfmt
 from slabcache.protocol.context import (
@@ -23,11 +24,6 @@ from slabcache.protocol.context import (
     Watcher,
 )
 from slabcache.protocol.numbers import strtod, strtol32, strtoul32, strtoull
-
-try:
-    from slabcache.engine import StoreMode, StoreResult  # type: ignore[attr-defined]
-except ImportError:  # the engine's store layer has not landed yet
-    from slabcache.protocol._engine_types import StoreMode, StoreResult
 
 KEY_MAX_LENGTH = 250
 ITEM_HEADER = 48  # sizeof(item) on 64-bit memcached

@@ -19,14 +19,10 @@ from __future__ import annotations
 import base64
 from typing import Any
 
+from slabcache.engine import DeltaResult, StoreMode, StoreResult
 from slabcache.engine.meta_ops import ITEM_KEY_BINARY, ITEM_STALE, ITEM_TOKEN_SENT, MetaOps
 from slabcache.protocol.context import LOG_FETCHERS, LOG_MUTATIONS
 from slabcache.protocol.numbers import strtol32, strtoul32, strtoull
-
-try:
-    from slabcache.engine import DeltaResult, StoreMode, StoreResult
-except ImportError:  # pragma: no cover - the engine always ships these now
-    from slabcache.protocol._engine_types import DeltaResult, StoreMode, StoreResult
 
 KEY_MAX_LENGTH = 250
 MAX_OPT_TOKENS = 20  # MFLAG_MAX_OPT_LENGTH: more tokens (incl. the terminal) is an error

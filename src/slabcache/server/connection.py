@@ -9,8 +9,9 @@ When the transport's write buffer passes the high-water mark, nothing more is ru
 connection until the client drains it: a client that does not read its replies costs at most
 the high-water mark plus one step of replies, and never delays anyone else.
 
-A step runs -R commands, as memcached's event does (the yields, and so the points where
-replies are flushed, match memcached's). A step whose replies are very large, such as
+A step runs as many commands as memcached's event does: -R + 1 right after a read (memcached
+spends its budget from the second command on), -R after a yield; so the yields, and the
+points where replies are flushed, match memcached's. A step whose replies are very large, such as
 multigets of big values, drops the next step's budget to one command, so a pipeline of huge
 multigets from a client that never reads costs about one reply's worth of memory, not -R of
 them; yields caused by this reduced budget are not counted as memcached's conn_yields (see
