@@ -557,21 +557,29 @@ class MetaCommands:
         out.append(b"".join(parts))
 
     # -- md --------------------------------------------------------------------------------
-    def md(self, toks: list[bytes], ntok: int) -> None:
+    def _md_ma_flags(self, toks: list[bytes], ntok: int) -> _Flags | None:
+        """md and ma share 1.6.18's checks, and its one message for any flag error."""
         out = self._out
         if ntok < 3:
             out.append(ERROR)
-            return
+            return None
         if len(toks[1]) > KEY_MAX_LENGTH:
             out.append(BAD_FORMAT)
-            return
+            return None
         if ntok > MAX_OPT_TOKENS:
             self._error(b"CLIENT_ERROR options flags too long")
-            return
+            return None
         f, err = _preparse(toks, 2)
         if err is not None:
             out.append(INVALID_OR_DUP)
+            return None
+        return f
+
+    def md(self, toks: list[bytes], ntok: int) -> None:
+        f = self._md_ma_flags(toks, ntok)
+        if f is None:
             return
+        out = self._out
         parts = [b""]
         for tok in toks[2:]:
             o = tok[0]
@@ -600,20 +608,10 @@ class MetaCommands:
 
     # -- ma --------------------------------------------------------------------------------
     def ma(self, toks: list[bytes], ntok: int) -> None:
+        f = self._md_ma_flags(toks, ntok)
+        if f is None:
+            return
         out = self._out
-        if ntok < 3:
-            out.append(ERROR)
-            return
-        if len(toks[1]) > KEY_MAX_LENGTH:
-            out.append(BAD_FORMAT)
-            return
-        if ntok > MAX_OPT_TOKENS:
-            self._error(b"CLIENT_ERROR options flags too long")
-            return
-        f, err = _preparse(toks, 2)
-        if err is not None:
-            out.append(INVALID_OR_DUP)
-            return
         incr = _MA_INCR.get(f.mode)
         if incr is None:
             out.append(b"CLIENT_ERROR invalid mode for ma M token\r\n")
