@@ -225,9 +225,15 @@ def wait_for_crawler(sock: socket.socket) -> None:
     raise AssertionError("the LRU crawler never accepted a crawl")
 
 
-@pytest.mark.parametrize("name", sorted(LOCKSTEP_SCRIPTS))
-def test_lockstep_scripts(server_factory, name: str) -> None:
-    """One request at a time, each reply read before the next is sent."""
+# memcached's crawler thread is stopped and restarted by `lru_crawler disable/enable`; on a
+# loaded machine its restart can lose a race with the old thread's exit ("ERROR failed to
+# start lru crawler thread", then "ERROR an unknown error happened"). The oracle's own race
+# is not a slabcache bug, so that script gets fresh servers up to this many times; a real
+# difference repeats on every attempt.
+ORACLE_RACE_ATTEMPTS = {"crawler": 3}
+
+
+def _lockstep_diffs(server_factory, name: str) -> list[str]:
     pair = start_pair(server_factory)
     results = []
     for server in pair:
@@ -243,11 +249,20 @@ def test_lockstep_scripts(server_factory, name: str) -> None:
             replies.append(mask(out, reclaim_timing=True))
         sock.close()
         results.append(replies)
-    diffs = [
+    return [
         f"{req!r}: {line_diff(r, g)}"
         for req, r, g in zip(LOCKSTEP_SCRIPTS[name], *results, strict=True)
         if r != g
     ]
+
+
+@pytest.mark.parametrize("name", sorted(LOCKSTEP_SCRIPTS))
+def test_lockstep_scripts(server_factory, name: str) -> None:
+    """One request at a time, each reply read before the next is sent."""
+    for _attempt in range(ORACLE_RACE_ATTEMPTS.get(name, 1)):
+        diffs = _lockstep_diffs(server_factory, name)
+        if not diffs:
+            break
     assert not diffs, "\n".join(diffs)
 
 
