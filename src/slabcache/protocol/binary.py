@@ -18,10 +18,11 @@ from __future__ import annotations
 import struct
 from typing import Any
 
+from slabcache.engine import StoreMode, StoreResult
 from slabcache.engine.meta_ops import MetaOps
 from slabcache.protocol import stats as statsfmt
 from slabcache.protocol.context import VERSION, LocalContext, ServerContext
-from slabcache.protocol.handler import ITEM_HEADER, KEY_MAX_LENGTH, StoreMode, StoreResult
+from slabcache.protocol.handler import ITEM_HEADER, KEY_MAX_LENGTH
 from slabcache.protocol.sasl import (
     MAX_SASL_MECH_LEN,
     MECHANISMS,
@@ -406,17 +407,10 @@ class BinaryProtocol:
     ) -> None:
         self._error(op, opaque, E2BIG)  # sent even for quiet variants: it is an error
         mode = STORE_OPS.get(cmd) or CONCAT_OPS[cmd]
-        rejecter = getattr(self.engine, "reject_store", None)
-        if self._alloc is not None:
-            # memcached's binary path counts no store_too_large; a refused SET(Q) still drops
-            # the old item, append/prepend do not
-            self._alloc(mode, key, flags, 0, vlen + 2, binary=True, unlink_on_fail=cmd == SET,
-                        count=False)  # fmt: skip
-        elif rejecter is not None:
-            rejecter(mode, key, StoreResult.TOO_LARGE)
-        else:
-            # counts store_too_large and, for SET, unlinks the old item, as memcached does
-            self.engine.store(mode, key, flags, 0, bytes(min(vlen, self._item_size_max)))
+        # memcached's binary path counts no store_too_large; a refused SET(Q) still drops
+        # the old item, append/prepend do not
+        self.engine.alloc_item(mode, key, flags, 0, vlen + 2, binary=True,
+                               unlink_on_fail=cmd == SET, count=False)  # fmt: skip
 
     def _store_two_phase(
         self,

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from slabcache.engine import StoreMode, StoreResult
+from slabcache.engine import StoreMode
 from slabcache.engine.meta_ops import MetaOps
 from slabcache.protocol import stats as statsfmt
 from slabcache.protocol.context import (
@@ -109,7 +109,6 @@ class CommandHandler:
         cfg = getattr(engine, "config", None) or ctx.settings.engine
         self._item_size_max = cfg.item_size_max
         self._cas_bytes = 8 if cfg.use_cas else 0
-        self._rejecter = getattr(engine, "reject_store", None)
         self._ops: MetaOps | None = None  # item peeks for watch lines, made on first use
 
     # -- helpers -----------------------------------------------------------------------
@@ -132,11 +131,6 @@ class CommandHandler:
     def _reply(self, data: bytes, noreply: bool) -> None:
         if not noreply:
             self._out.append(data)
-
-    def item_too_large(self, nkey: int, flags: int, nbytes: int) -> bool:
-        """memcached's item_size_ok(): header + key + NUL + flags suffix + data + CAS."""
-        total = ITEM_HEADER + nkey + 1 + (4 if flags else 0) + nbytes + self._cas_bytes
-        return total > self._item_size_max
 
     def _admin(self, name: str, *args: Any) -> Any:
         fn = getattr(self.engine, name, None)
@@ -223,17 +217,6 @@ class CommandHandler:
             self._out.append(STORE_REPLY[name])
         if mask & LOG_MUTATIONS:
             self._log_store(mode, key, name, exptime, len(value), flags)
-
-    def store_rejected(self, mode: Any, key: bytes, flags: int, nbytes: int) -> None:
-        """Too large for any slab class: the data is swallowed; SET drops the old item."""
-        if self._rejecter is not None:
-            self._rejecter(mode, key, StoreResult.TOO_LARGE)
-        else:
-            # any value over the limit makes store() count store_too_large and, for SET,
-            # unlink the old item; cap it so a huge declared length allocates little
-            self.engine.store(mode, key, flags, 0, bytes(min(nbytes, self._item_size_max)))
-        if self.ctx.watchers.mask & LOG_MUTATIONS:
-            self._log_store(mode, key, "TOO_LARGE", 0, nbytes, flags)
 
     def count_bad_block(self, key: bytes, flags: int, nbytes: int) -> None:
         """A data block without its CRLF: memcached has counted the set already."""

@@ -417,16 +417,9 @@ class MetaCommands:
                 err = b"CLIENT_ERROR invalid mode for ms M token"
             elif any(t[0] == 79 and len(t) > MAX_OPAQUE for t in toks[3:]):
                 err = OPAQUE_LONG
-        alloc = getattr(conn, "_alloc", None)
-        if (
-            err is None
-            and alloc is None
-            and conn.item_too_large(len(f.key), f.client_flags, nbytes)
-        ):
-            err = b"SERVER_ERROR object too large for cache"
-            conn.store_rejected(mode, f.key, f.client_flags, vlen)
+        alloc = conn._alloc
         h = None
-        if err is None and alloc is not None:
+        if err is None:
             # process_mset_command allocates now; a refusal drops the old item in any mode
             appending = mode in (StoreMode.APPEND, StoreMode.PREPEND)
             exp = f.viv_exp if f.vivify and appending else f.exptime

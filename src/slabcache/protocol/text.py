@@ -35,7 +35,6 @@ from slabcache.protocol.handler import (
     KEY_MAX_LENGTH,
     STORE_MODES,
     STORE_REPLY,
-    TOO_LARGE,
     CommandHandler,
     StoreMode,
     _name,
@@ -96,10 +95,9 @@ class TextProtocol(CommandHandler):
         self._live = getattr(self.ctx, "shared", self.ctx)  # holds detail/watch switches
         self._scan = 0  # offset where the next "\n" search starts
         self._need = 0  # bytes of data block awaited (incl. CRLF)
-        self._pending_store: tuple[Any, ...] | None = None
         # two-phase storage (engine.alloc_item): the item allocated when the line was parsed,
-        # filled as the block arrives; None with an engine that only has store()
-        self._alloc = getattr(engine, "alloc_item", None)
+        # filled as the block arrives
+        self._alloc = engine.alloc_item
         # (handle, done(terminator_ok), noreply): the item being read, what completes it
         self._held: tuple[int, Callable[[bool], None], bool] | None = None
         self._tail = b""  # the block's last bytes so far: its CRLF check
@@ -533,27 +531,7 @@ class TextProtocol(CommandHandler):
         ctx = self.ctx
         if ctx.detail_enabled:
             ctx.prefix_stats.record(key, ctx.settings.prefix_delimiter.encode(), 2)
-        nbytes = vlen + 2
-        if self._alloc is not None:
-            self._storage_two_phase(mode, key, flags, exptime, cas, nr, vlen)
-            return
-        if self.item_too_large(len(key), flags, nbytes):
-            self.store_rejected(mode, key, flags, vlen)
-            self._skip(nbytes, b"" if nr else TOO_LARGE)
-            return
-        data = self._data
-        pos = self._pos
-        if len(data) - pos >= nbytes:  # hot path: the block is already here
-            end = pos + vlen
-            self._pos = end + 2
-            self._complete_store(
-                mode, key, flags, exptime, cas, nr, data[pos:end], data[end : end + 2] == b"\r\n"
-            )
-            if nbytes > READ_BUFFER:
-                self._barrier()  # memcached read the rest of such a block from the socket
-        else:
-            self._pending_store = (mode, key, flags, exptime, cas, nr)
-            self._need = nbytes
+        self._storage_two_phase(mode, key, flags, exptime, cas, nr, vlen)
 
     def _storage_two_phase(
         self, mode: Any, key: bytes, flags: int, exptime: int, cas: int | None, nr: bool, vlen: int
@@ -688,31 +666,9 @@ class TextProtocol(CommandHandler):
         self._barrier()
 
     def _finish_store(self, block: bytes) -> None:
-        if self._pending_meta is not None:
-            then, self._pending_meta = self._pending_meta, None
-            then(block)
-            return
-        mode, key, flags, exptime, cas, nr = self._pending_store  # type: ignore[misc]
-        self._pending_store = None
-        self._complete_store(mode, key, flags, exptime, cas, nr, block[:-2], block[-2:] == b"\r\n")
-
-    def _complete_store(
-        self,
-        mode: Any,
-        key: bytes,
-        flags: int,
-        exptime: int,
-        cas: int | None,
-        nr: bool,
-        value: bytes,
-        ok: bool,
-    ) -> None:
-        """The one place a storage command's data block completes (`ok`: CRLF ended it)."""
-        if not ok:
-            self.count_bad_block(key, flags, len(value) + 2)
-            self._reply(BAD_CHUNK, nr)
-            return
-        self.store(mode, key, flags, exptime, value, cas, nr)
+        """A block awaited by `read_block` has arrived whole."""
+        then, self._pending_meta = self._pending_meta, None
+        then(block)  # type: ignore[misc]
 
 
 __all__ = ["StoreMode", "TextProtocol", "tokenize"]
