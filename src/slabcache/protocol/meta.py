@@ -323,15 +323,8 @@ class MetaCommands:
         if not off:
             ops.count_get(0, False)
             parts = [b"EN"]
-            for tok in toks[2:]:
-                o = tok[0]
-                if o == 79:
-                    if len(tok) > MAX_OPAQUE:
-                        out.append(OPAQUE_LONG)
-                        return
-                    parts.append(b" " + tok)
-                elif o == 107:
-                    parts.append(_key_token(key, f.binary))
+            if not self._opaque_and_key(toks, key, f.binary, parts):
+                return
             if not f.quiet:
                 parts.append(b"\r\n")
                 out.append(b"".join(parts))
@@ -550,6 +543,22 @@ class MetaCommands:
         out.append(b"".join(parts))
 
     # -- md --------------------------------------------------------------------------------
+    def _opaque_and_key(
+        self, toks: list[bytes], key: bytes, binary: bool, parts: list[bytes]
+    ) -> bool:
+        """Append the O and k return flags a reply without item data carries; False (and the
+        error sent) when an opaque is too long."""
+        for tok in toks[2:]:
+            o = tok[0]
+            if o == 79:
+                if len(tok) > MAX_OPAQUE:
+                    self._out.append(OPAQUE_LONG)
+                    return False
+                parts.append(b" " + tok)
+            elif o == 107:
+                parts.append(_key_token(key, binary))
+        return True
+
     def _md_ma_flags(self, toks: list[bytes], ntok: int) -> _Flags | None:
         """md and ma share 1.6.18's checks, and its one message for any flag error."""
         out = self._out
@@ -574,15 +583,8 @@ class MetaCommands:
             return
         out = self._out
         parts = [b""]
-        for tok in toks[2:]:
-            o = tok[0]
-            if o == 79:
-                if len(tok) > MAX_OPAQUE:
-                    out.append(OPAQUE_LONG)
-                    return
-                parts.append(b" " + tok)
-            elif o == 107:
-                parts.append(_key_token(f.key, f.binary))
+        if not self._opaque_and_key(toks, f.key, f.binary, parts):
+            return
         ops = self.ops
         if self.ctx.watchers.mask:
             self._log_get(f.key, ops.find(f.key, bump=False))
@@ -665,15 +667,8 @@ class MetaCommands:
             out.append(b"".join(parts))
             return
         parts = [code]
-        for tok in toks[2:]:
-            o = tok[0]
-            if o == 79:
-                if len(tok) > MAX_OPAQUE:
-                    out.append(OPAQUE_LONG)
-                    return
-                parts.append(b" " + tok)
-            elif o == 107:
-                parts.append(_key_token(key, f.binary))
+        if not self._opaque_and_key(toks, key, f.binary, parts):
+            return
         parts.append(b"\r\n")
         out.append(b"".join(parts))
 
