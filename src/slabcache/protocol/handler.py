@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from slabcache.engine import StoreMode
+from slabcache.engine import StoreMode, StoreResult
 from slabcache.engine.meta_ops import MetaOps
 from slabcache.protocol import stats as statsfmt
 from slabcache.protocol.context import (
@@ -50,6 +50,7 @@ STORE_REPLY = {
     "TOO_LARGE": TOO_LARGE,
     "NO_MEMORY": NO_MEMORY,
 }
+STORED_REPLY = {r: STORE_REPLY[r.name] for r in StoreResult}  # engine result -> reply
 STORE_MODES = {
     b"set": StoreMode.SET,
     b"add": StoreMode.ADD,

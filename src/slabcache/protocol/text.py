@@ -35,6 +35,7 @@ from slabcache.protocol.handler import (
     KEY_MAX_LENGTH,
     STORE_MODES,
     STORE_REPLY,
+    STORED_REPLY,
     CommandHandler,
     StoreMode,
     _name,
@@ -48,6 +49,7 @@ LINE_GUARD = 2048  # more than this buffered without "\n" must be a get/gets, el
 LARGE_STEP = 256 * 1024  # a step stops once its replies are this large (memory bound)
 READ_BUFFER = 16384  # memcached's read buffer: a longer data block always ends with a read
 INT_MAX = (1 << 31) - 1
+SET = StoreMode.SET
 READ_OOM = b"SERVER_ERROR Out of memory during read\r\n"  # a data chunk could not be had
 
 # argument count rules of 1.6.18's process_command_ascii (ntokens includes the terminal)
@@ -131,31 +133,36 @@ class TextProtocol(CommandHandler):
 
     # -- public API ----------------------------------------------------------------------
     def receive_data(self, data: bytes) -> None:
-        # Hot path: a read holding exactly one `get <key>` with nothing buffered, held or
-        # pending (one request in flight) skips the framing loop's per-step setup.
-        if data.startswith(b"get ") and data.endswith(b"\r\n"):
-            key = data[4:-2]
+        # Hot path: a read holding exactly one `get <key>` or `set` with nothing buffered,
+        # held or pending (one request in flight) skips the framing loop's per-step setup.
+        if data.endswith(b"\r\n"):
             live = self._live
             if (
-                0 < len(key) <= KEY_MAX_LENGTH
-                and b" " not in key
-                and b"\n" not in key
-                and b"\0" not in key
-                and not (self._need or self._swallow or self._buf or self.pending or self.closing)
+                not (self._need or self._swallow or self._buf or self.pending or self.closing)
                 and self._held is None
                 and self.watcher is None
                 and self._dump is None
                 and not (live.detail_enabled or live.watchers.mask)
             ):
-                out = self._out
-                r = self.engine.get(key)
-                if r is not None:
-                    v = r[1]
-                    out.append(b"VALUE %s %d %d\r\n" % (key, r[0], len(v) - 2))
-                    out.append(v)
-                out.append(END)
-                self._kept = len(out)  # a finished get is sent at once
-                return
+                if data.startswith(b"get "):
+                    key = data[4:-2]
+                    if (
+                        0 < len(key) <= KEY_MAX_LENGTH
+                        and 32 not in key  # ints: a bytes needle costs a caught TypeError
+                        and 10 not in key
+                        and 0 not in key
+                    ):
+                        out = self._out
+                        r = self.engine.get(key)
+                        if r is not None:
+                            v = r[1]
+                            out.append(b"VALUE %s %d %d\r\n" % (key, r[0], len(v) - 2))
+                            out.append(v)
+                        out.append(END)
+                        self._kept = len(out)  # a finished get is sent at once
+                        return
+                elif data.startswith(b"set ") and self._one_set(data):
+                    return
         if self.closing or self.watcher is not None:
             return  # memcached stops reading from closing connections and watchers
         if self._swallow:
@@ -181,6 +188,41 @@ class TextProtocol(CommandHandler):
             buf.clear()
             self._scan = 0
         self._process(data, self._rsize)
+
+    def _one_set(self, data: bytes) -> bool:
+        """Stores a read that is exactly one plain `set` of a one-chunk item; False leaves it
+        to the framing loop (anything unusual: noreply, odd numbers, NUL, a partial block)."""
+        nl = data.find(b"\n")
+        if nl < 1 or data[nl - 1] != 13:
+            return False
+        t = data[: nl - 1].split(b" ")
+        if len(t) != 5 or not all(t) or 0 in data[:nl]:
+            return False
+        key, fl, ex, nb = t[1], t[2], t[3], t[4]
+        if not (
+            len(key) <= KEY_MAX_LENGTH
+            and len(fl) < 10
+            and len(ex) < 10
+            and len(nb) < 10
+            and fl.isdigit()
+            and ex.isdigit()
+            and nb.isdigit()
+        ):
+            return False
+        start = nl + 1
+        stop = start + int(nb)
+        flags = int(fl)
+        if (
+            stop + 2 != len(data)
+            or stop + 2 - start > READ_BUFFER
+            or len(key) + (4 if flags else 0) + stop + 2 - start > self._one_chunk
+        ):
+            return False
+        res = self.engine.store(SET, key, flags, int(ex), data[start:stop])
+        out = self._out
+        out.append(STORED_REPLY[res])
+        self._kept = len(out)  # the read ended with this command: memcached flushes
+        return True
 
     def resume(self) -> None:
         """Continue after a -R yield (or after a metadump finished)."""
@@ -251,8 +293,9 @@ class TextProtocol(CommandHandler):
         big = 0  # bytes of large replies made in this step
         out = self._out
         get = self.engine.get
+        store = self.engine.store
         live = self._live
-        nul = b"\0" in data  # such lines are cut at the NUL: the general path does that
+        nul = 0 in data  # such lines are cut at the NUL: the general path does that
         try:
             while True:
                 # state only the general path changes: re-read after each general command
@@ -348,7 +391,7 @@ class TextProtocol(CommandHandler):
                         elif mg_ok and data.startswith(b"mg ", pos):
                             if data.endswith(b" v", pos, end):
                                 key = data[pos + 3 : end - 2]
-                                if key and len(key) <= KEY_MAX_LENGTH and b" " not in key:
+                                if key and len(key) <= KEY_MAX_LENGTH and 32 not in key:
                                     r = get(key)
                                     if r is None:
                                         out.append(EN)
@@ -360,7 +403,37 @@ class TextProtocol(CommandHandler):
                                     continue
                         elif data.startswith(b"set ", pos):
                             t = data[pos:end].split(b" ")
-                            if (len(t) == 5 or len(t) == 6) and all(t):
+                            nt = len(t)
+                            if (nt == 5 or (nt == 6 and t[5] == b"noreply")) and all(t):
+                                # plain decimals of at most 9 digits need none of strtol's
+                                # quirks; a one-chunk block that is all here and ends in
+                                # CRLF within one read buffer stores in one engine call
+                                key, fl, ex, nb = t[1], t[2], t[3], t[4]
+                                if (
+                                    len(key) <= KEY_MAX_LENGTH
+                                    and len(fl) < 10
+                                    and len(ex) < 10
+                                    and len(nb) < 10
+                                    and fl.isdigit()
+                                    and ex.isdigit()
+                                    and nb.isdigit()
+                                ):
+                                    start = nl + 1
+                                    stop = start + int(nb)
+                                    flags = int(fl)
+                                    if (
+                                        stop + 2 <= size
+                                        and data[stop : stop + 2] == b"\r\n"
+                                        and stop + 2 - start <= READ_BUFFER
+                                        and len(key) + (4 if flags else 0) + stop + 2 - start
+                                        <= self._one_chunk
+                                    ):
+                                        res = store(SET, key, flags, int(ex), data[start:stop])
+                                        if nt == 5:
+                                            out.append(STORED_REPLY[res])
+                                        pos = stop + 2
+                                        continue
+                            if (nt == 5 or nt == 6) and all(t):
                                 self._data = data
                                 self._pos = nl + 1
                                 self._refill = False
@@ -440,7 +513,7 @@ class TextProtocol(CommandHandler):
 
     # -- commands ------------------------------------------------------------------------
     def _command(self, line: bytes) -> None:
-        if b"\0" in line:
+        if 0 in line:
             line = line[: line.find(b"\0")]  # memcached parses the line with strlen()
         # hot path: single- or multi-key get straight from the line to the engine
         if line[:4] == b"get ":
