@@ -16,8 +16,8 @@ _M32 = 0xFFFFFFFF
 _LE3 = struct.Struct("<III")
 
 
-def murmur3(key: bytes) -> int:
-    return mmh3.hash(key, 0, signed=False)
+# MurmurHash3_x86_32, seed 0, unsigned: the C function itself, no Python frame per hash
+murmur3: HashFn = mmh3.mmh3_32_uintdigest
 
 
 def _rot(x: int, k: int) -> int:
