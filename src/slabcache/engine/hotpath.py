@@ -56,9 +56,13 @@ class HotPathMixin:
         if not hasattr(self, "_get_unpackers"):
             self._get_unpackers: list[Unpack | None] = [None] * 256
             self._set_unpackers: list[Unpack | None] = [None] * 256
+        # a hit's it_flags when it needs no bump, no client flags and no chunk walk (segmented
+        # LRU only: flat mode bumps every hit); -1 matches nothing. Remade by lru_mode.
+        steady = ITEM_LINKED | ITEM_FETCHED | ITEM_ACTIVE | (ITEM_CAS if self._use_cas else 0)
         self._hot_get = (
             self._g, self._hash, self._index, self._mm, self._m64, self._key_off,
             self._use_cas, self._lru_hits, self._get_unpackers,
+            steady if self._segmented else -1,
         )  # fmt: skip
         self._hot_set = (
             self._g, self._hash, self._index, self._mm, self._key_off, self._use_cas,
@@ -86,8 +90,9 @@ class HotPathMixin:
 
     def get(self, key: bytes) -> tuple[int, bytes, int] | None:
         # hot path: do_item_get + bump + value read, inlined
-        g, hsh, idx, mm, m64, ko, use_cas, lru_hits, unpackers = self._hot_get
-        g["cmd_get"] += 1
+        # cmd_get is not counted here: every get is a hit (lru_hits) or a miss, and
+        # stats_general adds the two
+        g, hsh, idx, mm, m64, ko, use_cas, lru_hits, unpackers, steady = self._hot_get
         hv = hsh(key)
         tm = idx.fast
         if tm is None:
@@ -131,6 +136,10 @@ class HotPathMixin:
             g["get_expired"] += 1
             g["get_misses"] += 1
             return None
+        if fl == steady:
+            lru_hits[cid] += 1
+            p = off + ko + nk + 1
+            return 0, mm[p : p + nbytes], cas
         if not fl & ITEM_ACTIVE:
             if not fl & ITEM_FETCHED and self._segmented:
                 _H16(mm, off + 38, fl | ITEM_FETCHED)  # first hit: FETCHED only

@@ -63,13 +63,11 @@ class MetaOps:
         e = self.e
         g = e._g
         if not off:
-            g["cmd_get"] += 1
-            g["get_misses"] += 1
+            g["get_misses"] += 1  # cmd_get is hits + misses (stats_general)
         elif touched:
             g["cmd_touch"] += 1
             e._sstats["touch_hits"][e._mm[off + 40] & CLSID_MASK] += 1
         else:
-            g["cmd_get"] += 1
             e._lru_hits[e._mm[off + 40]] += 1
 
     def count_meta(self) -> None:

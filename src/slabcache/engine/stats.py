@@ -129,7 +129,9 @@ class StatsMixin:
         tot = {k: sum(v) for k, v in ist.items()}
         sst = {k: sum(v) for k, v in self._sstats.items()}
         out: dict[str, int | str] = {
-            "cmd_get": g["cmd_get"],
+            # the get paths count hits and misses only: cmd_get is their sum (plus any get
+            # counted as neither, in g)
+            "cmd_get": g["cmd_get"] + g["get_misses"] + self._get_hits(),
             "cmd_set": sum(self._set_cmds),
             "cmd_flush": g["cmd_flush"],
             "cmd_touch": g["cmd_touch"],

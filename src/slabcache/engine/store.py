@@ -545,6 +545,7 @@ class Engine(HotPathMixin, StoreFlowMixin, LruMixin, StatsMixin, MaintainerMixin
         if not self.cfg.lru_maintainer or mode not in ("flat", "segmented"):
             return "ERROR"
         self._segmented = mode == "segmented"
+        self._hot_locals()  # get's no-bump fast path is for segmented mode only
         return "OK"
 
     def lru_temp_ttl(self, ttl: int) -> str:
