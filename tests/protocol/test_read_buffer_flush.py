@@ -66,6 +66,12 @@ CASES = {
     "budget-second-event": b"version\r\n" * 45 + BAD_GET,
     "budget-exact": b"version\r\n" * 21 + BAD_GET,
     "budget-mixed": b"set a 0 0 1\r\nx\r\n" * 10 + b"get a\r\n" + b"version\r\n" * 12 + BAD_GET,
+    # runs of pipelined `mg <key> v` (a hit and a miss) against the budget and the fill end
+    "mg-run-budget": b"set a 0 0 1\r\nx\r\n" + b"mg a v\r\nmg zz v\r\n" * 23 + BAD_GET,
+    "mg-run-straddles": _around_fill_end(-40, b"mg k0 v\r\nmg zz v\r\n" * 6 + BAD_GET),
+    "mg-run-broken": (
+        b"mg a v\r\n" * 5 + b"mg a v t\r\nmg a\r\nmg a v\n" + b"mg a v\r\n" * 9 + BAD_GET
+    ),
 }
 
 
@@ -98,10 +104,10 @@ def test_fill_flush_keeps_replies_before_it(
     assert not dropped.startswith(b"STORED\r\n")
 
 
-def _yields(server: Server, commands: int) -> bytes:
+def _yields(server: Server, commands: int, line: bytes = b"version\r\n") -> bytes:
     sock = server.connect()
     try:
-        request(sock, b"version\r\n" * (commands - 1) + b"mn\r\n", MARK)
+        request(sock, line * (commands - 1) + b"mn\r\n", MARK)
         stats = request(sock, b"stats\r\n", b"END\r\n")
     finally:
         sock.close()
@@ -114,4 +120,14 @@ def test_conn_yields_match_memcached(server_factory, commands: int) -> None:
     """-R 2: the yield is counted as the budget runs out, the first event running 3."""
     ref = _yields(server_factory("memcached", "-R", "2"), commands)
     got = _yields(server_factory("slabcache", "-R", "2"), commands)
+    assert got == ref
+
+
+@pytest.mark.parametrize("commands", [3, 4, 9, 45])
+def test_conn_yields_of_mg_runs_match_memcached(server_factory, commands: int) -> None:
+    """The same count for a pipelined run of `mg <key> v`."""
+    line = b"mg a v\r\nmg zz v\r\n"
+    ref = _yields(server_factory("memcached", "-R", "2"), commands, line)
+    got = _yields(server_factory("slabcache", "-R", "2"), commands, line)
+    assert b"conn_yields 0" not in ref
     assert got == ref

@@ -62,6 +62,16 @@ _RANGE = {b"delete": (3, 5), b"flush_all": (2, 4)}
 _MIN = {b"get": 3, b"gets": 3, b"gat": 3, b"gats": 3, b"bget": 3, b"lru": 3}
 
 
+_VA: dict[int, bytes] = {}  # "VA <n>\r\n" by value length, for the common sizes
+
+
+def _va_line(n: int) -> bytes:
+    line = b"VA %d\r\n" % n
+    if len(_VA) < 4096:
+        _VA[n] = line
+    return line
+
+
 def tokenize(line: bytes) -> tuple[list[bytes], bool]:
     """Space-only tokens, at most 23; the flag says whether more text followed."""
     toks = [t for t in line.split(b" ") if t]
@@ -392,14 +402,34 @@ class TextProtocol(CommandHandler):
                             if data.endswith(b" v", pos, end):
                                 key = data[pos + 3 : end - 2]
                                 if key and len(key) <= KEY_MAX_LENGTH and 32 not in key:
-                                    r = get(key)
-                                    if r is None:
-                                        out.append(EN)
-                                    else:
-                                        v = r[1]
-                                        out.append(b"VA %d\r\n" % (len(v) - 2))
-                                        out.append(v)
-                                    pos = nl + 1
+                                    while True:
+                                        r = get(key)
+                                        if r is None:
+                                            out.append(EN)
+                                        else:
+                                            v = r[1]
+                                            n = len(v) - 2
+                                            out.append(_VA.get(n) or _va_line(n))
+                                            out.append(v)
+                                        pos = nl + 1
+                                        # a run of them (pipelined): the next whole line of
+                                        # this fill, if it is one too, skips the dispatch
+                                        if budget == 0:
+                                            break
+                                        nl = data.find(b"\n", pos, win_end)
+                                        if (
+                                            nl < 0
+                                            or data[nl - 1] != 13
+                                            or not data.startswith(b"mg ", pos)
+                                            or not data.endswith(b" v\r", pos, nl)
+                                        ):
+                                            break
+                                        key = data[pos + 3 : nl - 3]
+                                        if not key or len(key) > KEY_MAX_LENGTH or 32 in key:
+                                            break
+                                        budget -= 1
+                                        if budget == 0:
+                                            self.ctx.conn_yields += 1
                                     continue
                         elif data.startswith(b"set ", pos):
                             t = data[pos:end].split(b" ")
