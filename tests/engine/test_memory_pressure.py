@@ -75,3 +75,26 @@ def test_prealloc(make_engine):
     slabs = dict(eng.stats_slabs())
     assert slabs["active_slabs"] == 39 and slabs["total_malloced"] == 39 * PAGE
     assert eng.cache_memlimit(128).startswith("MEMLIMIT_ADJUST_FAILED")
+
+
+def test_eviction_reuses_the_evicted_chunk(make_engine):
+    # a full class, every item still in HOT (no maintainer run): a new SET forces the HOT
+    # tail down to COLD, evicts it there and gets its chunk back from the free list (LIFO)
+    eng, _ = make_engine(maxbytes=2 * PAGE)
+    value = b"v" * 800  # class 11: 1110 chunks per page
+    for n in range(2 * 1110):
+        assert eng.store(StoreMode.SET, b"k%d" % n, 0, 0, value) is StoreResult.STORED
+    assert eng.stats_general()["evictions"] == 0
+    for n in range(3):
+        old = eng._index.find(b"k%d" % n, eng._hash(b"k%d" % n))
+        new = b"new%d" % n
+        assert eng.store(StoreMode.SET, new, 0, 0, value) is StoreResult.STORED
+        assert eng.get(b"k%d" % n) is None
+        assert eng._index.find(new, eng._hash(new)) == old
+    items = dict(eng.stats_items())
+    assert items["items:11:evicted"] == 3
+    assert items["items:11:moves_to_cold"] == 3
+    assert items["items:11:direct_reclaims"] == 6  # move, evict, then the pop: 2 per SET
+    assert items["items:11:number_cold"] == 0
+    slabs = dict(eng.stats_slabs())
+    assert slabs["11:free_chunks"] == 0 and slabs["11:used_chunks"] == 2 * 1110

@@ -173,8 +173,12 @@ class LruMixin:
 
     # -- item lifecycle ---------------------------------------------------------------------
 
-    def _item_unlink(self, off: int, hv: int | None = None) -> None:
-        """do_item_unlink: out of the hash and LRU, drop the link's reference."""
+    def _item_unlink(self, off: int, hv: int | None = None, keep: bool = False) -> None:
+        """do_item_unlink: out of the hash and LRU, drop the link's reference.
+
+        `keep`: an evicted item (refcount 1, not chunked) whose chunk the caller takes at once,
+        as the slab alloc right after the eviction would pop it: no free-list push (the
+        caller writes a whole new header over the old one)."""
         # hot path (evictions, deletes): one header read; hash, list and free inlined
         mm = self._mm
         m64 = self._m64
@@ -224,6 +228,8 @@ class LruMixin:
             m64[prv >> 3] = nxt
         self._lru_sizes[cid] -= 1
         self._lru_bytes[cid] -= ntotal
+        if keep:
+            return
         # _item_release: the link's reference; the chunk goes back when nobody else holds it
         if ref != 1 or fl & ITEM_CHUNKED:
             m64[off >> 3] = 0
@@ -421,7 +427,11 @@ class LruMixin:
                 now = self.clock.now
                 tails = self._tails
                 tail = tails[cls | COLD_LRU]
-                if tail >= marker_end and self._evict_to_free and self._locked_hv is None:
+                evict = self._evict_to_free and self._locked_hv is None
+                # the freed chunk heads the free list (LIFO), so the next round pops it: taken
+                # here when that round would run and nothing can act in between (_on_evict)
+                take = self.cfg.slab_automove != 2
+                if tail >= marker_end and evict:
                     _prev, t, exptime, ref, fl = _TAIL.unpack_from(mm, tail)
                     if ref == 1 and not (exptime and exptime < now):
                         evicted, ev_time, ev_nonzero, ev_unfetched, ev_active = self._evict_counts
@@ -433,10 +443,14 @@ class LruMixin:
                             ev_unfetched[cls] += 1
                         if fl & ITEM_ACTIVE:
                             ev_active[cls] += 1
-                        self._item_unlink(tail)
-                        if self.cfg.slab_automove == 2:  # _on_evict's only taker
-                            self._on_evict(cls)
                         i += 1
+                        if take and i < ALLOC_TRIES and not fl & ITEM_CHUNKED:
+                            self._item_unlink(tail, None, True)
+                            off = tail
+                            break
+                        self._item_unlink(tail)
+                        if not take:
+                            self._on_evict(cls)
                         continue
                 if tail and pull(cls, COLD_LRU, 0, LRU_PULL_EVICT, 0) > 0:
                     i += 1
@@ -447,6 +461,27 @@ class LruMixin:
                     _prev, t, exptime, ref, fl = _TAIL.unpack_from(mm, tail)
                     if ref == 1 and not (exptime and exptime < now) and not fl & ITEM_ACTIVE:
                         self._istats["moves_to_cold"][cls] += 1
+                        if (
+                            evict
+                            and take
+                            and i + 2 < ALLOC_TRIES
+                            and not tails[cls | COLD_LRU]
+                            and not fl & ITEM_CHUNKED
+                        ):
+                            # COLD is empty: the next round evicts this item as its tail and
+                            # the one after pops its chunk; both done here, COLD's counts
+                            # going up and down again are left out
+                            evicted, ev_time, ev_nonzero, ev_unfetched, _a = self._evict_counts
+                            evicted[cls] += 1
+                            ev_time[cls] = now - t
+                            if exptime:
+                                ev_nonzero[cls] += 1
+                            if not fl & ITEM_FETCHED:
+                                ev_unfetched[cls] += 1
+                            self._item_unlink(tail, None, True)
+                            off = tail
+                            i += 2
+                            break
                         self._relink(tail, COLD_LRU)
                         i += 1
                         continue
