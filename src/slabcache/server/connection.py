@@ -40,6 +40,7 @@ LARGE_STEP = 256 * 1024  # replies per step above this shrink the per-step budge
 class Connection(asyncio.Protocol):
     __slots__ = (
         "_cont",
+        "_loop",
         "_negotiating",
         "_reading_paused",
         "_watch_flush",
@@ -82,6 +83,7 @@ class Connection(asyncio.Protocol):
         self.watcher: Watcher | None = None
         self._reading_paused = False
         self._cont: asyncio.Handle | None = None
+        self._loop = asyncio.get_running_loop()  # looked up once: each lookup checks getpid()
         self._watch_flush: asyncio.Handle | None = None
 
     # -- asyncio.Protocol -------------------------------------------------------------------
@@ -103,7 +105,7 @@ class Connection(asyncio.Protocol):
         self.state.conn_closed(self)
 
     def data_received(self, data: bytes) -> None:
-        # Hot path: one feed, one joined write.
+        # Hot path: one feed, one joined write; the rest only when the codec needs it.
         state = self.state
         state.bytes_read += len(data)
         self.last_cmd = state.clock.now
@@ -114,23 +116,17 @@ class Connection(asyncio.Protocol):
             # the protocol is chosen: talk to its codec directly from now on
             self._negotiating = False
             codec = self.codec = codec.codec
-        if codec.pending and codec.max_reqs < self.max_reqs:
-            out = self._take_sent(codec)
-        else:
-            out = codec.data_to_send()
+        if codec.pending or codec.closing or codec.max_reqs != self.max_reqs:
+            self._after_step(codec, self.transport)
+            return
+        out = codec.data_to_send()
         if out:
             state.bytes_written += len(out)
             self.transport.write(out)
             if len(out) > LARGE_STEP:
                 self._shrink()
-            elif codec.max_reqs != self.max_reqs:
-                codec.max_reqs = self.max_reqs
-        elif codec.max_reqs != self.max_reqs:
-            codec.max_reqs = self.max_reqs
-        if codec.closing:
-            self.transport.close()
-        elif codec.pending or codec.dumping:
-            self._defer()
+        if codec.pending or codec.closing or codec.dumping:
+            self._after_step(codec, self.transport, sent=True)
 
     def pause_writing(self) -> None:
         self.write_paused = True
@@ -159,7 +155,7 @@ class Connection(asyncio.Protocol):
 
     def _schedule(self) -> None:
         if self._cont is None:
-            self._cont = asyncio.get_running_loop().call_soon(self._step)
+            self._cont = self._loop.call_soon(self._step)
 
     def _step(self) -> None:
         self._cont = None
@@ -169,24 +165,28 @@ class Connection(asyncio.Protocol):
         codec = self.codec
         if codec.pending:
             codec.resume()
-        if codec.pending and codec.max_reqs < self.max_reqs:
-            out = self._take_sent(codec)
-        else:
-            out = codec.data_to_send()
-        if out:
-            self.state.bytes_written += len(out)
-            transport.write(out)
-            if len(out) > LARGE_STEP:
-                self._shrink()
+        self._after_step(codec, transport)
+
+    def _after_step(self, codec: Any, transport: Any, sent: bool = False) -> None:
+        """Write a step's replies (unless `sent`), then close, go on, or read again."""
+        if not sent:
+            if codec.pending and codec.max_reqs < self.max_reqs:
+                out = self._take_sent(codec)
+            else:
+                out = codec.data_to_send()
+            if out:
+                self.state.bytes_written += len(out)
+                transport.write(out)
+                if len(out) > LARGE_STEP:
+                    self._shrink()
+                elif codec.max_reqs != self.max_reqs:
+                    codec.max_reqs = self.max_reqs
             elif codec.max_reqs != self.max_reqs:
                 codec.max_reqs = self.max_reqs
-        elif codec.max_reqs != self.max_reqs:
-            codec.max_reqs = self.max_reqs
         if codec.closing:
             transport.close()
         elif codec.pending or codec.dumping:
-            if not self.write_paused:
-                self._schedule()
+            self._defer()
         elif not self.write_paused:
             self._resume_reading()
 
@@ -219,7 +219,7 @@ class Connection(asyncio.Protocol):
     def _wake_watcher(self) -> None:
         # Called once per log line: coalesce into one write per loop iteration.
         if self._watch_flush is None and self.transport is not None:
-            self._watch_flush = asyncio.get_running_loop().call_soon(self._flush_watch)
+            self._watch_flush = self._loop.call_soon(self._flush_watch)
 
     def _flush_watch(self) -> None:
         self._watch_flush = None
