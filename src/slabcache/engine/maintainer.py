@@ -24,7 +24,7 @@ from .items import (
     TEMP_LRU,
     WARM_LRU,
 )
-from .lru import LRU_MASK, LRU_PULL_CRAWL_BLOCKS
+from .lru import _TAIL, LRU_MASK, LRU_PULL_CRAWL_BLOCKS
 
 JUGGLE_ROUNDS = 500
 BUMP_QUEUE_MAX = 8192
@@ -96,6 +96,10 @@ class MaintainerMixin:
             warm_age = int(cold_age * self.cfg.warm_max_factor)
             lb = self._lru_bytes
             total_bytes = lb[cls | COLD_LRU] + lb[cls | HOT_LRU] + lb[cls | WARM_LRU]
+            if self._oldest_live is None and self._locked_hv is None:
+                return did + self._juggle_plain(
+                    cls, max(budget - did, 1), now, total_bytes, hot_age, warm_age
+                )
         for _ in range(min(JUGGLE_ROUNDS, max(budget - did, 1))):
             more = 0
             if pull(cls, HOT_LRU, total_bytes, LRU_PULL_CRAWL_BLOCKS, hot_age) or pull(
@@ -103,6 +107,78 @@ class MaintainerMixin:
             ):
                 more += 1
             if self._segmented:
+                more += pull(cls, COLD_LRU, 0, LRU_PULL_CRAWL_BLOCKS, 0)
+            if not more:
+                break
+            did += 1
+        return did
+
+    def _juggle_plain(
+        self, cls: int, budget: int, now: int, total_bytes: int, hot_age: int, warm_age: int
+    ) -> int:
+        """_juggle's HOT/WARM/COLD rounds (segmented, nothing flushed) with _pull_tail's
+        common case inlined: a tail item linked once, not a marker, not expired, that moves
+        or stays. Any other tail goes to _pull_tail, which stays the one full version."""
+        pull = self._pull_tail
+        relink = self._relink
+        tails = self._tails
+        lb = self._lru_bytes
+        mm = self._mm
+        unpack = _TAIL.unpack_from
+        marker_end = self._arena.page_size
+        ist = self._istats
+        to_warm, to_cold = ist["moves_to_warm"], ist["moves_to_cold"]
+        cfg = self.cfg
+        # lru_pull_tail's limits: HOT's pct (WARM's when that is 0), WARM's pct
+        warm_limit = total_bytes * cfg.warm_lru_pct // 100
+        hot_limit = total_bytes * cfg.hot_lru_pct // 100 or warm_limit
+        hot, warm, cold = cls | HOT_LRU, cls | WARM_LRU, cls | COLD_LRU
+        did = 0
+        for _ in range(min(JUGGLE_ROUNDS, budget)):
+            moved = 0
+            tail = tails[hot]
+            if tail >= marker_end:
+                _p, t, exptime, ref, fl = unpack(mm, tail)
+                if ref == 1 and not (exptime and exptime < now):
+                    if fl & ITEM_ACTIVE:
+                        H16.pack_into(mm, tail + OFF_FLAGS, fl & ~ITEM_ACTIVE)
+                        to_warm[cls] += 1
+                        relink(tail, WARM_LRU)
+                        moved = 1
+                    elif lb[hot] > hot_limit or now - t > hot_age:
+                        to_cold[cls] += 1
+                        relink(tail, COLD_LRU)
+                        moved = 1
+                else:
+                    moved = pull(cls, HOT_LRU, total_bytes, LRU_PULL_CRAWL_BLOCKS, hot_age)
+            elif tail:
+                moved = pull(cls, HOT_LRU, total_bytes, LRU_PULL_CRAWL_BLOCKS, hot_age)
+            if not moved:
+                tail = tails[warm]
+                if tail >= marker_end:
+                    _p, t, exptime, ref, fl = unpack(mm, tail)
+                    if ref == 1 and not (exptime and exptime < now) and not fl & ITEM_ACTIVE:
+                        if lb[warm] > warm_limit or now - t > warm_age:
+                            to_cold[cls] += 1
+                            relink(tail, COLD_LRU)
+                            moved = 1
+                    else:  # an ACTIVE WARM tail moves within WARM and the walk goes on
+                        moved = pull(cls, WARM_LRU, total_bytes, LRU_PULL_CRAWL_BLOCKS, warm_age)
+                elif tail:
+                    moved = pull(cls, WARM_LRU, total_bytes, LRU_PULL_CRAWL_BLOCKS, warm_age)
+            more = 1 if moved else 0
+            tail = tails[cold]
+            if tail >= marker_end:
+                _p, t, exptime, ref, fl = unpack(mm, tail)
+                if ref == 1 and not (exptime and exptime < now):
+                    if fl & ITEM_ACTIVE:
+                        to_warm[cls] += 1
+                        H16.pack_into(mm, tail + OFF_FLAGS, fl & ~ITEM_ACTIVE)
+                        relink(tail, WARM_LRU)
+                        more += 1
+                else:
+                    more += pull(cls, COLD_LRU, 0, LRU_PULL_CRAWL_BLOCKS, 0)
+            elif tail:
                 more += pull(cls, COLD_LRU, 0, LRU_PULL_CRAWL_BLOCKS, 0)
             if not more:
                 break
