@@ -161,6 +161,9 @@ class BinaryProtocol:
         self._one_chunk = chunk - ITEM_HEADER - 1 - self._cas_bytes  # key+flags+value+CRLF
 
     # -- public API ----------------------------------------------------------------------
+    def quick(self, data: bytes) -> bytes | None:
+        return None  # no one-call path: every packet goes through receive_data
+
     def receive_data(self, data: bytes) -> None:
         if self.closing:
             return

@@ -45,6 +45,9 @@ class NegotiatingProtocol:
             return None
         return "binary" if isinstance(self.codec, BinaryProtocol) else "ascii"
 
+    def quick(self, data: bytes) -> bytes | None:
+        return None  # the first read decides the protocol: it goes through receive_data
+
     def receive_data(self, data: bytes) -> None:
         codec = self.codec
         if codec is None:

@@ -142,37 +142,50 @@ class TextProtocol(CommandHandler):
         }
 
     # -- public API ----------------------------------------------------------------------
-    def receive_data(self, data: bytes) -> None:
-        # Hot path: a read holding exactly one `get <key>` or `set` with nothing buffered,
-        # held or pending (one request in flight) skips the framing loop's per-step setup.
-        if data.endswith(b"\r\n"):
-            live = self._live
+    def quick(self, data: bytes) -> bytes | None:
+        """The reply to a read that is exactly one `get <key>` or one plain `set` of a
+        one-chunk item, when nothing is buffered, held, queued, owed or watched (one request
+        in flight). None: the read goes to receive_data. The server's hot path."""
+        if not data.endswith(b"\r\n"):
+            return None
+        live = self._live
+        if (
+            self._need
+            or self._swallow
+            or self._buf
+            or self._out
+            or self.pending
+            or self.closing
+            or self._held is not None
+            or self.watcher is not None
+            or self._dump is not None
+            or live.detail_enabled
+            or live.watchers.mask
+        ):
+            return None
+        if data.startswith(b"get "):
+            key = data[4:-2]
             if (
-                not (self._need or self._swallow or self._buf or self.pending or self.closing)
-                and self._held is None
-                and self.watcher is None
-                and self._dump is None
-                and not (live.detail_enabled or live.watchers.mask)
+                0 < len(key) <= KEY_MAX_LENGTH
+                and 32 not in key  # ints: a bytes needle costs a caught TypeError first
+                and 10 not in key
+                and 0 not in key
             ):
-                if data.startswith(b"get "):
-                    key = data[4:-2]
-                    if (
-                        0 < len(key) <= KEY_MAX_LENGTH
-                        and 32 not in key  # ints: a bytes needle costs a caught TypeError
-                        and 10 not in key
-                        and 0 not in key
-                    ):
-                        out = self._out
-                        r = self.engine.get(key)
-                        if r is not None:
-                            v = r[1]
-                            out.append(b"VALUE %s %d %d\r\n" % (key, r[0], len(v) - 2))
-                            out.append(v)
-                        out.append(END)
-                        self._kept = len(out)  # a finished get is sent at once
-                        return
-                elif data.startswith(b"set ") and self._one_set(data):
-                    return
+                r = self.engine.get(key)
+                if r is None:
+                    return END
+                v = r[1]
+                return b"VALUE %s %d %d\r\n%sEND\r\n" % (key, r[0], len(v) - 2, v)
+        elif data.startswith(b"set "):
+            return self._one_set(data)
+        return None
+
+    def receive_data(self, data: bytes) -> None:
+        reply = self.quick(data)
+        if reply is not None:
+            self._out.append(reply)
+            self._kept = 1  # the read ended with this command: memcached flushes
+            return
         if self.closing or self.watcher is not None:
             return  # memcached stops reading from closing connections and watchers
         if self._swallow:
@@ -199,15 +212,16 @@ class TextProtocol(CommandHandler):
             self._scan = 0
         self._process(data, self._rsize)
 
-    def _one_set(self, data: bytes) -> bool:
-        """Stores a read that is exactly one plain `set` of a one-chunk item; False leaves it
-        to the framing loop (anything unusual: noreply, odd numbers, NUL, a partial block)."""
+    def _one_set(self, data: bytes) -> bytes | None:
+        """Stores a read that is exactly one plain `set` of a one-chunk item and returns the
+        reply; None leaves it to the framing loop (noreply, odd numbers, NUL, a partial
+        block, ...)."""
         nl = data.find(b"\n")
         if nl < 1 or data[nl - 1] != 13:
-            return False
+            return None
         t = data[: nl - 1].split(b" ")
         if len(t) != 5 or not all(t) or 0 in data[:nl]:
-            return False
+            return None
         key, fl, ex, nb = t[1], t[2], t[3], t[4]
         if not (
             len(key) <= KEY_MAX_LENGTH
@@ -218,7 +232,7 @@ class TextProtocol(CommandHandler):
             and ex.isdigit()
             and nb.isdigit()
         ):
-            return False
+            return None
         start = nl + 1
         stop = start + int(nb)
         flags = int(fl)
@@ -227,12 +241,8 @@ class TextProtocol(CommandHandler):
             or stop + 2 - start > READ_BUFFER
             or len(key) + (4 if flags else 0) + stop + 2 - start > self._one_chunk
         ):
-            return False
-        res = self.engine.store(SET, key, flags, int(ex), data[start:stop])
-        out = self._out
-        out.append(STORED_REPLY[res])
-        self._kept = len(out)  # the read ended with this command: memcached flushes
-        return True
+            return None
+        return STORED_REPLY[self.engine.store(SET, key, flags, int(ex), data[start:stop])]
 
     def resume(self) -> None:
         """Continue after a -R yield (or after a metadump finished)."""

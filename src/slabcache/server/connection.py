@@ -1,6 +1,7 @@
 """One client connection: bytes from the socket into the codec, its replies back out.
 
-Hot path (data_received): feed the codec, one joined write per read.
+Hot path (data_received): a read that is one whole request gets its whole reply from the
+codec's `quick()` in one call; any other read feeds the codec, one joined write per read.
 
 Fairness and backpressure. The codec runs at most `max_reqs` commands per feed (memcached's
 -R); when it stops early (`pending`) or streams a metadump (`dumping`), reading pauses and
@@ -111,6 +112,14 @@ class Connection(asyncio.Protocol):
         self.last_cmd = state.clock.now
         self.active = True
         codec = self.codec
+        if codec.max_reqs == self.max_reqs:
+            out = codec.quick(data)  # one request in flight: its whole reply, or None
+            if out is not None:
+                state.bytes_written += len(out)
+                self.transport.write(out)
+                if len(out) > LARGE_STEP:
+                    self._shrink()
+                return
         codec.receive_data(data)
         if self._negotiating and codec.codec is not None:
             # the protocol is chosen: talk to its codec directly from now on
