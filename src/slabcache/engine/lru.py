@@ -48,6 +48,8 @@ from .items import (
 
 # prev link, time, exptime, refcount, it_flags: what a tail pull looks at, in one read
 _TAIL = struct.Struct("<8xQ8xII4xHH")
+# it_flags of an item whose chunk an eviction can hand straight over: linked, not chunked
+TAKE_MASK = ITEM_LINKED | ITEM_CHUNKED
 LRU_PULL_EVICT = 1
 LRU_PULL_CRAWL_BLOCKS = 2
 TAIL_TRIES = 5
@@ -173,12 +175,8 @@ class LruMixin:
 
     # -- item lifecycle ---------------------------------------------------------------------
 
-    def _item_unlink(self, off: int, hv: int | None = None, keep: bool = False) -> None:
-        """do_item_unlink: out of the hash and LRU, drop the link's reference.
-
-        `keep`: an evicted item (refcount 1, not chunked) whose chunk the caller takes at once,
-        as the slab alloc right after the eviction would pop it: no free-list push (the
-        caller writes a whole new header over the old one)."""
+    def _item_unlink(self, off: int, hv: int | None = None) -> None:
+        """do_item_unlink: out of the hash and LRU, drop the link's reference."""
         # hot path (evictions, deletes): one header read; hash, list and free inlined
         mm = self._mm
         m64 = self._m64
@@ -228,8 +226,6 @@ class LruMixin:
             m64[prv >> 3] = nxt
         self._lru_sizes[cid] -= 1
         self._lru_bytes[cid] -= ntotal
-        if keep:
-            return
         # _item_release: the link's reference; the chunk goes back when nobody else holds it
         if ref != 1 or fl & ITEM_CHUNKED:
             m64[off >> 3] = 0
@@ -399,6 +395,7 @@ class LruMixin:
         pages = arena.pages[cls]
         marker_end = arena.page_size
         off: int | None = None
+        victim = 0  # an evicted item whose chunk is taken (see below)
         i = 0
         while i < ALLOC_TRIES:
             if not segmented:
@@ -432,7 +429,7 @@ class LruMixin:
                 # here when that round would run and nothing can act in between (_on_evict)
                 take = self.cfg.slab_automove != 2
                 if tail >= marker_end and evict:
-                    _prev, t, exptime, ref, fl = _TAIL.unpack_from(mm, tail)
+                    nxt, prv, hn, t, exptime, nb, ref, fl, cid, nk = HDR.unpack_from(mm, tail)
                     if ref == 1 and not (exptime and exptime < now):
                         evicted, ev_time, ev_nonzero, ev_unfetched, ev_active = self._evict_counts
                         evicted[cls] += 1
@@ -444,9 +441,8 @@ class LruMixin:
                         if fl & ITEM_ACTIVE:
                             ev_active[cls] += 1
                         i += 1
-                        if take and i < ALLOC_TRIES and not fl & ITEM_CHUNKED:
-                            self._item_unlink(tail, None, True)
-                            off = tail
+                        if take and i < ALLOC_TRIES and fl & TAKE_MASK == ITEM_LINKED:
+                            victim = tail
                             break
                         self._item_unlink(tail)
                         if not take:
@@ -458,7 +454,7 @@ class LruMixin:
                 # nothing evicted: force the HOT tail down to COLD (total_bytes 0: any size)
                 tail = tails[cls | HOT_LRU]
                 if tail >= marker_end:
-                    _prev, t, exptime, ref, fl = _TAIL.unpack_from(mm, tail)
+                    nxt, prv, hn, t, exptime, nb, ref, fl, cid, nk = HDR.unpack_from(mm, tail)
                     if ref == 1 and not (exptime and exptime < now) and not fl & ITEM_ACTIVE:
                         self._istats["moves_to_cold"][cls] += 1
                         if (
@@ -466,7 +462,7 @@ class LruMixin:
                             and take
                             and i + 2 < ALLOC_TRIES
                             and not tails[cls | COLD_LRU]
-                            and not fl & ITEM_CHUNKED
+                            and fl & TAKE_MASK == ITEM_LINKED
                         ):
                             # COLD is empty: the next round evicts this item as its tail and
                             # the one after pops its chunk; both done here, COLD's counts
@@ -478,8 +474,7 @@ class LruMixin:
                                 ev_nonzero[cls] += 1
                             if not fl & ITEM_FETCHED:
                                 ev_unfetched[cls] += 1
-                            self._item_unlink(tail, None, True)
-                            off = tail
+                            victim = tail
                             i += 2
                             break
                         self._relink(tail, COLD_LRU)
@@ -493,6 +488,50 @@ class LruMixin:
                 else:
                     break
             i += 1
+        if victim:
+            # do_item_unlink of the evicted item (_item_unlink's steps, the header already
+            # read above), its chunk kept for the new item instead of a free-list push + pop
+            # (every caller writes a whole new header over the old one)
+            ntotal = 49 + nk + nb + (4 if fl & ITEM_CFLAGS else 0) + (8 if fl & ITEM_CAS else 0)
+            self._bytes -= ntotal
+            self._curr_items -= 1
+            if self._sizes_hist is not None:
+                self._sizes_remove(victim, ntotal)
+            ko = victim + self._key_off
+            hv = self._hash(mm[ko : ko + nk])
+            m64 = self._m64
+            idx = self._index
+            tm = idx.fast
+            if tm is None:
+                table, b = idx.bucket_of(hv)
+            else:
+                table, mask = tm
+                b = hv & mask
+            cur = table[b]
+            if cur == victim:
+                table[b] = hn
+            else:
+                while cur:
+                    after = m64[(cur >> 3) + 2]
+                    if after == victim:
+                        m64[(cur >> 3) + 2] = hn
+                        break
+                    cur = after
+                else:
+                    raise AssertionError("item not in its hash chain")
+            idx.hash_items -= 1
+            heads = self._heads
+            if heads[cid] == victim:
+                heads[cid] = nxt
+            if tails[cid] == victim:
+                tails[cid] = prv
+            if nxt:
+                m64[(nxt >> 3) + 1] = prv
+            if prv:
+                m64[prv >> 3] = nxt
+            self._lru_sizes[cid] -= 1
+            self._lru_bytes[cid] -= ntotal
+            off = victim
         if i:
             self._istats["direct_reclaims"][cls] += i
         return off  # outofmemory is do_item_alloc's count, for the item's class: callers
