@@ -66,7 +66,17 @@ CASES = {
     "budget-second-event": b"version\r\n" * 45 + BAD_GET,
     "budget-exact": b"version\r\n" * 21 + BAD_GET,
     "budget-mixed": b"set a 0 0 1\r\nx\r\n" * 10 + b"get a\r\n" + b"version\r\n" * 12 + BAD_GET,
-    # runs of pipelined `mg <key> v` (a hit and a miss) against the budget and the fill end
+    # runs of pipelined single-key gets and `mg <key> v` (a hit and a miss) against the
+    # budget and the fill end, and lines that end a run
+    "get-run-budget": b"set a 0 0 1\r\nx\r\n" + b"get a\r\nget zz\r\n" * 23 + BAD_GET,
+    "get-run-straddles": _around_fill_end(-40, b"get k0\r\nget zz\r\n" * 6 + BAD_GET),
+    "get-run-broken": (
+        b"set a 0 0 1\r\nx\r\n"
+        + b"get a\r\n" * 5
+        + b"get a a\r\nget  a\r\nget a\nget a \r\n"
+        + b"get a\r\n" * 9
+        + BAD_GET
+    ),
     "mg-run-budget": b"set a 0 0 1\r\nx\r\n" + b"mg a v\r\nmg zz v\r\n" * 23 + BAD_GET,
     "mg-run-straddles": _around_fill_end(-40, b"mg k0 v\r\nmg zz v\r\n" * 6 + BAD_GET),
     "mg-run-broken": (
@@ -124,9 +134,9 @@ def test_conn_yields_match_memcached(server_factory, commands: int) -> None:
 
 
 @pytest.mark.parametrize("commands", [3, 4, 9, 45])
-def test_conn_yields_of_mg_runs_match_memcached(server_factory, commands: int) -> None:
-    """The same count for a pipelined run of `mg <key> v`."""
-    line = b"mg a v\r\nmg zz v\r\n"
+@pytest.mark.parametrize("line", [b"mg a v\r\nmg zz v\r\n", b"get a\r\nget zz\r\n"])
+def test_conn_yields_of_runs_match_memcached(server_factory, commands: int, line: bytes) -> None:
+    """The same count for pipelined runs of `mg <key> v` and of single-key gets."""
     ref = _yields(server_factory("memcached", "-R", "2"), commands, line)
     got = _yields(server_factory("slabcache", "-R", "2"), commands, line)
     assert b"conn_yields 0" not in ref

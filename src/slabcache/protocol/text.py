@@ -50,6 +50,8 @@ LARGE_STEP = 256 * 1024  # a step stops once its replies are this large (memory 
 READ_BUFFER = 16384  # memcached's read buffer: a longer data block always ends with a read
 INT_MAX = (1 << 31) - 1
 SET = StoreMode.SET
+VALUE_LINE = b"VALUE %s %d %d\r\n"
+VALUE_ITEM = b"VALUE %s %d %d\r\n%s"
 READ_OOM = b"SERVER_ERROR Out of memory during read\r\n"  # a data chunk could not be had
 
 # argument count rules of 1.6.18's process_command_ascii (ntokens includes the terminal)
@@ -385,6 +387,52 @@ class TextProtocol(CommandHandler):
                         if data.startswith(b"get ", pos):
                             keys = data[pos + 4 : end].split(b" ")
                             if keys[0] or any(keys):
+                                if (
+                                    len(keys[0]) <= KEY_MAX_LENGTH
+                                    if len(keys) == 1
+                                    else max(map(len, keys)) <= KEY_MAX_LENGTH
+                                ):
+                                    # no key can drop queued replies: the lean loop
+                                    while True:
+                                        for key in keys:
+                                            if not key:
+                                                continue
+                                            r = get(key)
+                                            if r is None:
+                                                continue
+                                            v = r[1]
+                                            n = len(v)
+                                            if n > 4096:
+                                                out.append(VALUE_LINE % (key, r[0], n - 2))
+                                                out.append(v)
+                                                big += n
+                                            else:  # small: one piece is cheaper than two
+                                                out.append(VALUE_ITEM % (key, r[0], n - 2, v))
+                                        out.append(END)
+                                        self._kept = len(out)  # a finished get is sent at once
+                                        pos = nl + 1
+                                        if big > LARGE_STEP:
+                                            self.pending = True  # write these before going on
+                                            return
+                                        # a run of single-key gets (pipelined): the next
+                                        # whole line of this fill, if one too, skips dispatch
+                                        if budget == 0:
+                                            break
+                                        nl = data.find(b"\n", pos, win_end)
+                                        if (
+                                            nl < 0
+                                            or data[nl - 1] != 13
+                                            or not data.startswith(b"get ", pos)
+                                        ):
+                                            break
+                                        key = data[pos + 4 : nl - 1]
+                                        if not key or len(key) > KEY_MAX_LENGTH or 32 in key:
+                                            break
+                                        keys = [key]
+                                        budget -= 1
+                                        if budget == 0:
+                                            self.ctx.conn_yields += 1
+                                    continue
                                 for key in keys:
                                     if not key:
                                         continue
