@@ -129,8 +129,8 @@ class Crawler:
         self._last_check: int | None = None
         self.run_id = 0  # tells a stale MetadumpStream from the current one
         self.pause_us = 0
-        for lru_id in range(NUM_LRUS):
-            off = engine._arena.marker_offset(lru_id)
+        self._markers = [engine._arena.marker_offset(lru_id) for lru_id in range(NUM_LRUS)]
+        for lru_id, off in enumerate(self._markers):
             # it_flags 1, nkey 0, nbytes 0, time 0: the shape of memcached's crawler item
             LINKS.pack_into(engine._mm, off, 0, 0)
             NEWHDR.pack_into(engine._mm, off + OFF_TIME, 0, 0, 0, 0, 1, lru_id, 0, 0)
@@ -305,23 +305,28 @@ class Crawler:
 
     def _step(self, lru_id: int) -> int:
         """do_item_crawl_q: swap the marker with the item in front of it; 0 at the head."""
+        # once per crawled item: links as words (next at word 0, prev at word 1)
         e = self.e
-        mm = e._mm
-        m = e._arena.marker_offset(lru_id)
-        nxt, prv = LINKS.unpack_from(mm, m)
+        m64 = e._m64
+        m = self._markers[lru_id]
+        mw = m >> 3
+        prv = m64[mw + 1]
         if not prv:
             return 0
+        nxt = m64[mw]
         # unlink the marker, then relink it between prv and prv's prev (toward the head)
         if nxt:
-            Q.pack_into(mm, nxt + OFF_PREV, prv)
+            m64[(nxt >> 3) + 1] = prv
         else:
             e._tails[lru_id] = prv
-        Q.pack_into(mm, prv, nxt)
-        pprev = Q.unpack_from(mm, prv + OFF_PREV)[0]
-        LINKS.pack_into(mm, m, prv, pprev)
-        Q.pack_into(mm, prv + OFF_PREV, m)
+        pw = prv >> 3
+        m64[pw] = nxt
+        pprev = m64[pw + 1]
+        m64[mw] = prv
+        m64[mw + 1] = pprev
+        m64[pw + 1] = m
         if pprev:
-            Q.pack_into(mm, pprev, m)
+            m64[pprev >> 3] = m
         else:
             e._heads[lru_id] = m
         return prv
@@ -350,7 +355,9 @@ class Crawler:
             if self._hash_walk is not None:
                 work += self._hash_step()
                 continue
-            ids = self._order
+            ids = self._order_cache
+            if ids is None:
+                ids = self._order
             if self._rr >= len(ids):
                 self._rr = 0
             lru_id = ids[self._rr]
@@ -426,7 +433,7 @@ class Crawler:
     ) -> None:
         e = self.e
         now = e.clock.now
-        flushed = e._is_flushed(t, e._item_cas(it))
+        flushed = e._oldest_live is not None and e._is_flushed(t, e._item_cas(it))
         assert self._data is not None
         s = self._data.lists[lru_id]
         if (exptime and exptime < now) or flushed:
