@@ -25,6 +25,7 @@ from collections.abc import Callable
 
 from .arena import FREE_HDR
 from .items import (
+    COLD_LRU,
     H16,
     I32,
     ITEM_ACTIVE,
@@ -34,10 +35,12 @@ from .items import (
     ITEM_FETCHED,
     ITEM_LINKED,
     ITEM_SLABBED,
+    LRU_MASK,
     REF_FLAGS,
 )
 
 _H16 = H16.pack_into
+_I32 = I32.pack_into
 _CRLF = b"\r\n"
 
 PackInto = Callable[..., None]
@@ -141,10 +144,16 @@ class HotPathMixin:
             p = off + ko + nk + 1
             return 0, mm[p : p + nbytes], cas
         if not fl & ITEM_ACTIVE:
-            if not fl & ITEM_FETCHED and self._segmented:
-                _H16(mm, off + 38, fl | ITEM_FETCHED)  # first hit: FETCHED only
-            else:
+            if not self._segmented:
                 self._bump(off, fl, cid)
+            elif not fl & ITEM_FETCHED:
+                _H16(mm, off + 38, fl | ITEM_FETCHED)  # first hit: FETCHED only
+            elif cid & LRU_MASK != COLD_LRU:
+                # a later hit outside COLD: ACTIVE and the access time (_bump's common case)
+                _H16(mm, off + 38, fl | ITEM_ACTIVE)
+                _I32(mm, off + 24, self.clock.now)
+            else:
+                self._bump(off, fl, cid)  # COLD: the async move to WARM
         elif not self._segmented:
             self._bump(off, fl, cid)
         lru_hits[cid] += 1
