@@ -303,34 +303,6 @@ class Crawler:
             Q.pack_into(mm, prv, nxt)
         LINKS.pack_into(mm, m, 0, 0)
 
-    def _step(self, lru_id: int) -> int:
-        """do_item_crawl_q: swap the marker with the item in front of it; 0 at the head."""
-        # once per crawled item: links as words (next at word 0, prev at word 1)
-        e = self.e
-        m64 = e._m64
-        m = self._markers[lru_id]
-        mw = m >> 3
-        prv = m64[mw + 1]
-        if not prv:
-            return 0
-        nxt = m64[mw]
-        # unlink the marker, then relink it between prv and prv's prev (toward the head)
-        if nxt:
-            m64[(nxt >> 3) + 1] = prv
-        else:
-            e._tails[lru_id] = prv
-        pw = prv >> 3
-        m64[pw] = nxt
-        pprev = m64[pw + 1]
-        m64[mw] = prv
-        m64[mw + 1] = pprev
-        m64[pw + 1] = m
-        if pprev:
-            m64[pprev >> 3] = m
-        else:
-            e._heads[lru_id] = m
-        return prv
-
     # -- running ----------------------------------------------------------------------------
 
     def delay(self) -> float | None:
@@ -376,10 +348,30 @@ class Crawler:
     def _visit(self, lru_id: int) -> None:
         e = self.e
         cur = self._cursors[lru_id]
-        it = self._step(lru_id)
+        # do_item_crawl_q, once per crawled item: swap the marker with the item in front of
+        # it (toward the head); links as words (next at word 0, prev at word 1)
+        m64 = e._m64
+        m = self._markers[lru_id]
+        mw = m >> 3
+        it = m64[mw + 1]
         if not it:
             self._finish_list(lru_id)
             return
+        nxt = m64[mw]
+        if nxt:
+            m64[(nxt >> 3) + 1] = it
+        else:
+            e._tails[lru_id] = it
+        iw = it >> 3
+        m64[iw] = nxt
+        pprev = m64[iw + 1]
+        m64[mw] = it
+        m64[mw + 1] = pprev
+        m64[iw + 1] = m
+        if pprev:
+            m64[pprev >> 3] = m
+        else:
+            e._heads[lru_id] = m
         if cur.remaining:
             cur.remaining -= 1
             if cur.remaining < 1:
@@ -391,6 +383,11 @@ class Crawler:
         cur.checked += 1
         if self.kind is CrawlKind.METADUMP:
             self._metadump_eval(it, t, exptime, fl)
+        elif exptime == 0 and e._oldest_live is None:
+            # the common item: live, no TTL (_expired_eval's count for it, in line)
+            s = self._data.lists[lru_id]  # type: ignore[union-attr]
+            s.seen += 1
+            s.noexp += 1
         else:
             self._expired_eval(lru_id, cur, it, t, exptime, fl)
 
