@@ -25,6 +25,7 @@ from .items import (
     H16,
     I32,
     ITEM_ACTIVE,
+    ITEM_CAS,
     ITEM_CFLAGS,
     ITEM_CHUNKED,
     ITEM_FETCHED,
@@ -34,7 +35,6 @@ from .items import (
     OFF_CAS,
     OFF_CHUNK_USED,
     OFF_FLAGS,
-    OFF_HNEXT,
     OFF_TIME,
     Q,
 )
@@ -285,23 +285,37 @@ class Engine(HotPathMixin, StoreFlowMixin, LruMixin, StatsMixin, MaintainerMixin
 
     def _item_link(self, off: int, hv: int) -> None:
         """do_item_link: LINKED, fresh CAS, into the hash and the LRU head, counters."""
+        # hot path (two-phase stores): one header read; links and CAS written as words
+        # (next 0, prev 1, h_next 2, CAS 6); HashIndex.insert and _link_q inlined
         mm = self._mm
-        fl = H16.unpack_from(mm, off + OFF_FLAGS)[0] | ITEM_LINKED
+        m64 = self._m64
+        _t, _e, nbytes, _r, fl, lid, nk = META.unpack_from(mm, off + OFF_TIME)
+        fl |= ITEM_LINKED
         H16.pack_into(mm, off + OFF_FLAGS, fl)
+        o = off >> 3
         if self._use_cas:
-            Q.pack_into(mm, off + OFF_CAS, self._next_cas)
+            m64[o + 6] = self._next_cas
             self._next_cas += 1
-        # hot path: inline HashIndex.insert for the common non-expanding case
         idx = self._index
         if idx.expanding:
             table, b = idx.bucket_of(hv)
         else:
             table, b = idx.primary, hv & idx.mask
-        Q.pack_into(mm, off + OFF_HNEXT, table[b])
+        m64[o + 2] = table[b]
         table[b] = off
         idx.hash_items += 1
-        ntotal = self._item_ntotal(off)
-        self._link_q(off, mm[off + 40], ntotal)
+        ntotal = 49 + nk + nbytes + (4 if fl & ITEM_CFLAGS else 0) + (8 if fl & ITEM_CAS else 0)
+        heads = self._heads
+        head = heads[lid]
+        m64[o] = head
+        m64[o + 1] = 0
+        if head:
+            m64[(head >> 3) + 1] = off
+        else:
+            self._tails[lid] = off
+        heads[lid] = off
+        self._lru_sizes[lid] += 1
+        self._lru_bytes[lid] += ntotal
         self._bytes += ntotal
         self._curr_items += 1
         self._g["total_items"] += 1
