@@ -139,6 +139,21 @@ def test_quit_closes_after_earlier_replies(spawn):
     assert data == b"STORED\r\nVALUE q 0 1\r\n1\r\nEND\r\n"
 
 
+def test_quit_after_a_yield_sends_every_earlier_reply(spawn):
+    """The replies before a -R yield go out with the next step's, and before a close."""
+    stream = b"set q 0 0 1\r\n1\r\n" + b"get q\r\n" * 7 + b"quit\r\nget q\r\n"
+    yields = {}
+    for kind in ("memcached", "slabcache"):
+        srv = tcp_server(spawn, "-R", "2", kind=kind)
+        s = srv.connect()
+        s.sendall(stream)
+        data, closed = read_until_closed(s, timeout=10)
+        assert closed
+        assert data == b"STORED\r\n" + b"VALUE q 0 1\r\n1\r\nEND\r\n" * 7
+        yields[kind] = stats(srv.connect())["conn_yields"]
+    assert yields["slabcache"] == yields["memcached"] != "0"
+
+
 def test_many_clients_interleaved(spawn):
     srv = tcp_server(spawn)
     socks = [srv.connect() for _ in range(50)]

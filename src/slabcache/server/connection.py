@@ -12,7 +12,9 @@ the high-water mark plus one step of replies, and never delays anyone else.
 
 A step runs as many commands as memcached's event does: -R + 1 right after a read (memcached
 spends its budget from the second command on), -R after a yield; so the yields, and the
-points where replies are flushed, match memcached's. A step whose replies are very large, such as
+points where replies are flushed, match memcached's. The replies of a yield (when small)
+are written together with the next step's: the client reads the same bytes, with one
+system call fewer. A step whose replies are very large, such as
 multigets of big values, drops the next step's budget to one command, so a pipeline of huge
 multigets from a client that never reads costs about one reply's worth of memory, not -R of
 them; yields caused by this reduced budget are not counted as memcached's conn_yields (see
@@ -36,10 +38,12 @@ if TYPE_CHECKING:
 WRITE_HIGH = 1024 * 1024
 WRITE_LOW = 256 * 1024
 LARGE_STEP = 256 * 1024  # replies per step above this shrink the per-step budget
+CARRY_MAX = 64 * 1024  # replies of a -R yield below this wait for the next step's write
 
 
 class Connection(asyncio.Protocol):
     __slots__ = (
+        "_carry",
         "_cont",
         "_loop",
         "_negotiating",
@@ -84,6 +88,7 @@ class Connection(asyncio.Protocol):
         self.watcher: Watcher | None = None
         self._reading_paused = False
         self._cont: asyncio.Handle | None = None
+        self._carry = b""  # replies of a -R yield, written with the next step's
         self._loop = asyncio.get_running_loop()  # looked up once: each lookup checks getpid()
         self._watch_flush: asyncio.Handle | None = None
 
@@ -179,12 +184,18 @@ class Connection(asyncio.Protocol):
     def _after_step(self, codec: Any, transport: Any, sent: bool = False) -> None:
         """Write a step's replies (unless `sent`), then close, go on, or read again."""
         if not sent:
-            if codec.pending and codec.max_reqs < self.max_reqs:
-                out = self._take_sent(codec)
-            else:
-                out = codec.data_to_send()
+            reduced = codec.max_reqs < self.max_reqs
+            out = self._take_sent(codec) if codec.pending and reduced else codec.data_to_send()
             if out:
-                self.state.bytes_written += len(out)
+                self.state.bytes_written += len(out)  # memcached counts them at its flush
+            if self._carry:
+                out = self._carry + out
+                self._carry = b""
+            if codec.pending and not reduced and len(out) < CARRY_MAX:
+                # a -R yield: memcached flushes here, but the client sees one byte stream
+                # either way, so these go out with the next step's: one write, not two
+                self._carry = out
+            elif out:
                 transport.write(out)
                 if len(out) > LARGE_STEP:
                     self._shrink()
@@ -252,6 +263,9 @@ class Connection(asyncio.Protocol):
 
     def close(self) -> None:
         if self.transport is not None:
+            if self._carry:
+                self.transport.write(self._carry)
+                self._carry = b""
             self.transport.close()
 
     def abort(self) -> None:
