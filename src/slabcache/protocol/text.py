@@ -22,6 +22,7 @@ live here; the commands themselves are in handler.py.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from typing import Any
 
@@ -64,6 +65,21 @@ _RANGE = {b"delete": (3, 5), b"flush_all": (2, 4)}
 _MIN = {b"get": 3, b"gets": 3, b"gat": 3, b"gats": 3, b"bget": 3, b"lru": 3}
 
 
+_MG_LINE = rb"mg [^ \n]{1,250} v\r\n"
+_MG_KEY = re.compile(rb"mg ([^ \n]{1,250}) v\r\n")
+_GET_LINE = rb"get [^ \n]{1,250}\r\n"
+_GET_KEY = re.compile(rb"get ([^ \n]{1,250})\r\n")
+_RUNS: dict[tuple[bytes, int], Callable[..., Any]] = {}
+
+
+def _run_matcher(line: bytes, budget: int) -> Callable[..., Any]:
+    """`match` of a run of `line`s, at most budget + 1 long (-1: unbounded), so a run is not
+    scanned past where the budget stops it."""
+    most = b"" if budget < 0 else b"%d" % (budget + 1)
+    fn = _RUNS.get((line, budget))
+    if fn is None:
+        fn = _RUNS[(line, budget)] = re.compile(b"(?:%s){1,%s}" % (line, most)).match
+    return fn
 _VA: dict[int, bytes] = {}  # "VA <n>\r\n" by value length, for the common sizes
 
 
@@ -385,53 +401,39 @@ class TextProtocol(CommandHandler):
                     end = nl - 1 if nl > pos and data[nl - 1] == 13 else nl
                     if fast:
                         if data.startswith(b"get ", pos):
+                            run = self._get_run(data, pos, win_end, budget)
+                            if run is not None:
+                                pos, budget, grown = run
+                                if grown:
+                                    big += grown
+                                    if big > LARGE_STEP:
+                                        self.pending = True  # write these before going on
+                                        return
+                                continue
                             keys = data[pos + 4 : end].split(b" ")
                             if keys[0] or any(keys):
-                                if (
-                                    len(keys[0]) <= KEY_MAX_LENGTH
-                                    if len(keys) == 1
-                                    else max(map(len, keys)) <= KEY_MAX_LENGTH
-                                ):
+                                if max(map(len, keys)) <= KEY_MAX_LENGTH:
                                     # no key can drop queued replies: the lean loop
-                                    while True:
-                                        for key in keys:
-                                            if not key:
-                                                continue
-                                            r = get(key)
-                                            if r is None:
-                                                continue
-                                            v = r[1]
-                                            n = len(v)
-                                            if n > 4096:
-                                                out.append(VALUE_LINE % (key, r[0], n - 2))
-                                                out.append(v)
-                                                big += n
-                                            else:  # small: one piece is cheaper than two
-                                                out.append(VALUE_ITEM % (key, r[0], n - 2, v))
-                                        out.append(END)
-                                        self._kept = len(out)  # a finished get is sent at once
-                                        pos = nl + 1
-                                        if big > LARGE_STEP:
-                                            self.pending = True  # write these before going on
-                                            return
-                                        # a run of single-key gets (pipelined): the next
-                                        # whole line of this fill, if one too, skips dispatch
-                                        if budget == 0:
-                                            break
-                                        nl = data.find(b"\n", pos, win_end)
-                                        if (
-                                            nl < 0
-                                            or data[nl - 1] != 13
-                                            or not data.startswith(b"get ", pos)
-                                        ):
-                                            break
-                                        key = data[pos + 4 : nl - 1]
-                                        if not key or len(key) > KEY_MAX_LENGTH or 32 in key:
-                                            break
-                                        keys = [key]
-                                        budget -= 1
-                                        if budget == 0:
-                                            self.ctx.conn_yields += 1
+                                    for key in keys:
+                                        if not key:
+                                            continue
+                                        r = get(key)
+                                        if r is None:
+                                            continue
+                                        v = r[1]
+                                        n = len(v)
+                                        if n > 4096:
+                                            out.append(VALUE_LINE % (key, r[0], n - 2))
+                                            out.append(v)
+                                            big += n
+                                        else:  # small: one piece is cheaper than two
+                                            out.append(VALUE_ITEM % (key, r[0], n - 2, v))
+                                    out.append(END)
+                                    self._kept = len(out)  # a finished get is sent at once
+                                    pos = nl + 1
+                                    if big > LARGE_STEP:
+                                        self.pending = True  # write these before going on
+                                        return
                                     continue
                                 for key in keys:
                                     if not key:
@@ -457,38 +459,10 @@ class TextProtocol(CommandHandler):
                                     return
                                 continue
                         elif mg_ok and data.startswith(b"mg ", pos):
-                            if data.endswith(b" v", pos, end):
-                                key = data[pos + 3 : end - 2]
-                                if key and len(key) <= KEY_MAX_LENGTH and 32 not in key:
-                                    while True:
-                                        r = get(key)
-                                        if r is None:
-                                            out.append(EN)
-                                        else:
-                                            v = r[1]
-                                            n = len(v) - 2
-                                            out.append(_VA.get(n) or _va_line(n))
-                                            out.append(v)
-                                        pos = nl + 1
-                                        # a run of them (pipelined): the next whole line of
-                                        # this fill, if it is one too, skips the dispatch
-                                        if budget == 0:
-                                            break
-                                        nl = data.find(b"\n", pos, win_end)
-                                        if (
-                                            nl < 0
-                                            or data[nl - 1] != 13
-                                            or not data.startswith(b"mg ", pos)
-                                            or not data.endswith(b" v\r", pos, nl)
-                                        ):
-                                            break
-                                        key = data[pos + 3 : nl - 3]
-                                        if not key or len(key) > KEY_MAX_LENGTH or 32 in key:
-                                            break
-                                        budget -= 1
-                                        if budget == 0:
-                                            self.ctx.conn_yields += 1
-                                    continue
+                            run = self._mg_run(data, pos, win_end, budget)
+                            if run is not None:
+                                pos, budget = run
+                                continue
                         elif data.startswith(b"set ", pos):
                             t = data[pos:end].split(b" ")
                             nt = len(t)
@@ -566,6 +540,68 @@ class TextProtocol(CommandHandler):
                 self._scan = 0 if self._need else len(self._buf)
             elif not self.pending:
                 self._rsize = READ_BUFFER  # an empty buffer is given back (rbuf_release)
+
+    # Pipelined runs: consecutive `mg <key> v` or single-key `get <key>` lines (CRLF, keys
+    # of 1..250 bytes without spaces) found by one regex match and answered in one loop.
+    # The run's first line has had its -R unit taken; each further line takes one, and the
+    # run stops where the budget does (counting memcached's conn_yield there).
+    def _mg_run(self, data: bytes, pos: int, stop: int, budget: int) -> tuple[int, int] | None:
+        m = _run_matcher(_MG_LINE, budget)(data, pos, stop)
+        if m is None:
+            return None
+        keys = _MG_KEY.findall(data, pos, m.end())
+        get = self.engine.get
+        out = self._out
+        for key in keys:
+            r = get(key)
+            if r is None:
+                out.append(EN)
+            else:
+                v = r[1]
+                n = len(v) - 2
+                out.append(_VA.get(n) or _va_line(n))
+                out.append(v)
+        if budget > 0 and len(keys) > 1:
+            budget -= len(keys) - 1
+            if budget == 0:
+                self.ctx.conn_yields += 1
+        return pos + sum(map(len, keys)) + 7 * len(keys), budget  # "mg " + key + " v\r\n"
+
+    def _get_run(
+        self, data: bytes, pos: int, stop: int, budget: int
+    ) -> tuple[int, int, int] | None:
+        """As _mg_run, for gets; also returns the bytes of large values it queued, and stops
+        after the get that takes them past LARGE_STEP."""
+        m = _run_matcher(_GET_LINE, budget)(data, pos, stop)
+        if m is None:
+            return None
+        keys = _GET_KEY.findall(data, pos, m.end())
+        get = self.engine.get
+        out = self._out
+        big = done = 0
+        for key in keys:
+            done += 1
+            r = get(key)
+            if r is not None:
+                v = r[1]
+                n = len(v)
+                if n > 4096:
+                    out.append(VALUE_LINE % (key, r[0], n - 2))
+                    out.append(v)
+                    big += n
+                    if big > LARGE_STEP:
+                        out.append(END)
+                        del keys[done:]
+                        break
+                else:  # small: one piece is cheaper than two
+                    out.append(VALUE_ITEM % (key, r[0], n - 2, v))
+            out.append(END)
+        self._kept = len(out)  # a finished get is sent at once
+        if budget > 0 and done > 1:
+            budget -= done - 1
+            if budget == 0:
+                self.ctx.conn_yields += 1
+        return pos + sum(map(len, keys)) + 6 * done, budget, big  # "get " + key + "\r\n"
 
     def _refilled(self, pos: int) -> int:
         """The buffer emptied exactly (or a block was read past it): memcached flushes, gives
