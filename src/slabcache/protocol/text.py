@@ -39,6 +39,7 @@ from slabcache.protocol.handler import (
     STORED_REPLY,
     CommandHandler,
     StoreMode,
+    StoreResult,
     _name,
     _Unsupported,
 )
@@ -51,6 +52,8 @@ LARGE_STEP = 256 * 1024  # a step stops once its replies are this large (memory 
 READ_BUFFER = 16384  # memcached's read buffer: a longer data block always ends with a read
 INT_MAX = (1 << 31) - 1
 SET = StoreMode.SET
+STORED = StoreResult.STORED  # compared by identity: an enum's hash is a Python-level call
+STORED_LINE = b"STORED\r\n"
 VALUE_LINE = b"VALUE %s %d %d\r\n"
 VALUE_ITEM = b"VALUE %s %d %d\r\n%s"
 READ_OOM = b"SERVER_ERROR Out of memory during read\r\n"  # a data chunk could not be had
@@ -80,6 +83,8 @@ def _run_matcher(line: bytes, budget: int) -> Callable[..., Any]:
     if fn is None:
         fn = _RUNS[(line, budget)] = re.compile(b"(?:%s){1,%s}" % (line, most)).match
     return fn
+
+
 _VA: dict[int, bytes] = {}  # "VA <n>\r\n" by value length, for the common sizes
 
 
@@ -260,7 +265,8 @@ class TextProtocol(CommandHandler):
             or len(key) + (4 if flags else 0) + stop + 2 - start > self._one_chunk
         ):
             return None
-        return STORED_REPLY[self.engine.store(SET, key, flags, int(ex), data[start:stop])]
+        res = self.engine.store(SET, key, flags, int(ex), data[start:stop])
+        return STORED_LINE if res is STORED else STORED_REPLY[res]
 
     def resume(self) -> None:
         """Continue after a -R yield (or after a metadump finished)."""
@@ -492,7 +498,9 @@ class TextProtocol(CommandHandler):
                                     ):
                                         res = store(SET, key, flags, int(ex), data[start:stop])
                                         if nt == 5:
-                                            out.append(STORED_REPLY[res])
+                                            out.append(
+                                                STORED_LINE if res is STORED else STORED_REPLY[res]
+                                            )
                                         pos = stop + 2
                                         continue
                             if (nt == 5 or nt == 6) and all(t):
