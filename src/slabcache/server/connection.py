@@ -43,11 +43,13 @@ CARRY_MAX = 64 * 1024  # replies of a -R yield below this wait for the next step
 
 class Connection(asyncio.Protocol):
     __slots__ = (
-        "_carry",
+        "_batch",
+        "_batched",
         "_cont",
         "_loop",
         "_negotiating",
         "_reading_paused",
+        "_unsent",
         "_watch_flush",
         "active",
         "addr",
@@ -88,7 +90,9 @@ class Connection(asyncio.Protocol):
         self.watcher: Watcher | None = None
         self._reading_paused = False
         self._cont: asyncio.Handle | None = None
-        self._carry = b""  # replies of a -R yield, written with the next step's
+        self._unsent = b""  # replies made but not written yet (see WriteBatch)
+        self._batched = False  # queued in the write batch of this loop pass
+        self._batch = state.write_batch
         self._loop = asyncio.get_running_loop()  # looked up once: each lookup checks getpid()
         self._watch_flush: asyncio.Handle | None = None
 
@@ -121,7 +125,13 @@ class Connection(asyncio.Protocol):
             out = codec.quick(data)  # one request in flight: its whole reply, or None
             if out is not None:
                 state.bytes_written += len(out)
-                self.transport.write(out)
+                if self._unsent:
+                    self._unsent += out
+                else:
+                    self._unsent = out
+                    if not self._batched:
+                        self._batched = True
+                        self._batch.add(self)
                 if len(out) > LARGE_STEP:
                     self._shrink()
                 return
@@ -136,7 +146,7 @@ class Connection(asyncio.Protocol):
         out = codec.data_to_send()
         if out:
             state.bytes_written += len(out)
-            self.transport.write(out)
+            self._queue(out)
             if len(out) > LARGE_STEP:
                 self._shrink()
         if codec.pending or codec.closing or codec.dumping:
@@ -188,27 +198,45 @@ class Connection(asyncio.Protocol):
             out = self._take_sent(codec) if codec.pending and reduced else codec.data_to_send()
             if out:
                 self.state.bytes_written += len(out)  # memcached counts them at its flush
-            if self._carry:
-                out = self._carry + out
-                self._carry = b""
-            if codec.pending and not reduced and len(out) < CARRY_MAX:
                 # a -R yield: memcached flushes here, but the client sees one byte stream
-                # either way, so these go out with the next step's: one write, not two
-                self._carry = out
-            elif out:
-                transport.write(out)
+                # either way, so small replies wait for the next step's: one write, not two
+                self._queue(out, hold=codec.pending and not reduced)
                 if len(out) > LARGE_STEP:
                     self._shrink()
                 elif codec.max_reqs != self.max_reqs:
                     codec.max_reqs = self.max_reqs
             elif codec.max_reqs != self.max_reqs:
                 codec.max_reqs = self.max_reqs
+            if self._unsent and not codec.pending and not self._batched:
+                self._batched = True  # what an earlier yield held
+                self._batch.add(self)
         if codec.closing:
+            self.write_unsent()
             transport.close()
         elif codec.pending or codec.dumping:
             self._defer()
         elif not self.write_paused:
             self._resume_reading()
+
+    def _queue(self, out: bytes, hold: bool = False) -> None:
+        """Queue replies for this loop pass's write batch; `hold` keeps them for the next
+        step instead. Past the write buffer's high-water mark they are written at once."""
+        unsent = self._unsent = self._unsent + out if self._unsent else out
+        if len(unsent) > WRITE_HIGH:
+            self.write_unsent()
+        elif (not hold or len(unsent) >= CARRY_MAX) and not self._batched:
+            self._batched = True
+            self._batch.add(self)
+
+    def write_unsent(self) -> None:
+        """Write the queued replies (the write batch calls this at the end of the pass)."""
+        self._batched = False
+        out = self._unsent
+        if out:
+            self._unsent = b""
+            transport = self.transport
+            if transport is not None and not transport.is_closing():
+                transport.write(out)
 
     def _take_sent(self, codec: Any) -> bytes:
         # A yield of the reduced budget is not memcached's: it flushes nothing there, so
@@ -246,6 +274,7 @@ class Connection(asyncio.Protocol):
         watcher, transport = self.watcher, self.transport
         if watcher is None or transport is None or transport.is_closing():
             return
+        self.write_unsent()  # the watch command's own reply first
         data = watcher.take()
         if not data:
             return
@@ -263,9 +292,7 @@ class Connection(asyncio.Protocol):
 
     def close(self) -> None:
         if self.transport is not None:
-            if self._carry:
-                self.transport.write(self._carry)
-                self._carry = b""
+            self.write_unsent()
             self.transport.close()
 
     def abort(self) -> None:

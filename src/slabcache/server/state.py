@@ -14,6 +14,7 @@ from slabcache.protocol.context import LOG_CONNEVENTS
 from slabcache.server.context import ConnContext, NetContext
 from slabcache.server.listeners import Listener
 from slabcache.server.process import rusage_text
+from slabcache.server.writebatch import WriteBatch
 from slabcache.settings import Settings
 
 if TYPE_CHECKING:
@@ -63,6 +64,7 @@ class ServerState:
         self.auth_errors = 0
         self.malloc_fails = 0
         self.shared = NetContext(self)  # the protocol's server-wide context
+        self.write_batch = WriteBatch()  # replies written at the end of each loop pass
 
     # -- connection table -------------------------------------------------------------------
 
