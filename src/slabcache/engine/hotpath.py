@@ -175,7 +175,7 @@ class HotPathMixin:
         key: bytes,
         flags: int,
         exptime: int,
-        value: bytes,
+        value: bytes | memoryview,  # any buffer: it is copied into the item
         cas_in: int | None = None,
     ) -> object:
         # hot path: SET of an item that fits a slab chunk, alloc + lookup + replace inlined

@@ -205,7 +205,7 @@ class CommandHandler:
         key: bytes,
         flags: int,
         exptime: int,
-        value: bytes,
+        value: bytes | memoryview,
         cas: int | None,
         noreply: bool,
     ) -> None:

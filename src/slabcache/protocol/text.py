@@ -88,6 +88,11 @@ def _run_matcher(line: bytes, budget: int) -> Callable[..., Any]:
 _VA: dict[int, bytes] = {}  # "VA <n>\r\n" by value length, for the common sizes
 
 
+def _value(data: bytes, start: int, stop: int) -> bytes | memoryview:
+    """A data block for the engine to copy into the item: large ones are not copied twice."""
+    return data[start:stop] if stop - start < 2048 else memoryview(data)[start:stop]
+
+
 def _va_line(n: int) -> bytes:
     line = b"VA %d\r\n" % n
     if len(_VA) < 4096:
@@ -259,13 +264,13 @@ class TextProtocol(CommandHandler):
         start = nl + 1
         stop = start + int(nb)
         flags = int(fl)
+        # (a block past the read buffer needs no flush point here: nothing follows it)
         if (
             stop + 2 != len(data)
-            or stop + 2 - start > READ_BUFFER
             or len(key) + (4 if flags else 0) + stop + 2 - start > self._one_chunk
         ):
             return None
-        res = self.engine.store(SET, key, flags, int(ex), data[start:stop])
+        res = self.engine.store(SET, key, flags, int(ex), _value(data, start, stop))
         return STORED_LINE if res is STORED else STORED_REPLY[res]
 
     def resume(self) -> None:
@@ -496,7 +501,8 @@ class TextProtocol(CommandHandler):
                                         and len(key) + (4 if flags else 0) + stop + 2 - start
                                         <= self._one_chunk
                                     ):
-                                        res = store(SET, key, flags, int(ex), data[start:stop])
+                                        value = _value(data, start, stop)
+                                        res = store(SET, key, flags, int(ex), value)
                                         if nt == 5:
                                             out.append(
                                                 STORED_LINE if res is STORED else STORED_REPLY[res]
@@ -758,7 +764,7 @@ class TextProtocol(CommandHandler):
         ):
             # hot path: a one-chunk item whose block is here; one allocation either way
             self._pos = end + 2
-            self.store(mode, key, flags, exptime, data[pos:end], cas, nr)
+            self.store(mode, key, flags, exptime, _value(data, pos, end), cas, nr)
             if nbytes > READ_BUFFER:
                 self._barrier()  # memcached read the rest of such a block from the socket
             return
