@@ -85,6 +85,10 @@ def _run_matcher(line: bytes, budget: int) -> Callable[..., Any]:
     return fn
 
 
+# a plain set line: decimals of at most 9 digits need none of strtol's quirks
+_SET_LINE = re.compile(
+    rb"set ([^ \n\0]{1,250}) ([0-9]{1,9}) ([0-9]{1,9}) ([0-9]{1,9})( noreply)?\r\n"
+)
 _VA: dict[int, bytes] = {}  # "VA <n>\r\n" by value length, for the common sizes
 
 
@@ -244,24 +248,11 @@ class TextProtocol(CommandHandler):
         """Stores a read that is exactly one plain `set` of a one-chunk item and returns the
         reply; None leaves it to the framing loop (noreply, odd numbers, NUL, a partial
         block, ...)."""
-        nl = data.find(b"\n")
-        if nl < 1 or data[nl - 1] != 13:
+        m = _SET_LINE.match(data)
+        if m is None or m[5] is not None:
             return None
-        t = data[: nl - 1].split(b" ")
-        if len(t) != 5 or not all(t) or 0 in data[:nl]:
-            return None
-        key, fl, ex, nb = t[1], t[2], t[3], t[4]
-        if not (
-            len(key) <= KEY_MAX_LENGTH
-            and len(fl) < 10
-            and len(ex) < 10
-            and len(nb) < 10
-            and fl.isdigit()
-            and ex.isdigit()
-            and nb.isdigit()
-        ):
-            return None
-        start = nl + 1
+        key, fl, ex, nb = m.group(1, 2, 3, 4)
+        start = m.end()
         stop = start + int(nb)
         flags = int(fl)
         # (a block past the read buffer needs no flush point here: nothing follows it)
@@ -475,40 +466,31 @@ class TextProtocol(CommandHandler):
                                 pos, budget = run
                                 continue
                         elif data.startswith(b"set ", pos):
+                            m = _SET_LINE.match(data, pos)
+                            if m is not None:
+                                # a one-chunk block that is all here and ends in CRLF within
+                                # one read buffer stores in one engine call
+                                key, fl, ex, nb = m.group(1, 2, 3, 4)
+                                start = nl + 1
+                                stop = start + int(nb)
+                                flags = int(fl)
+                                if (
+                                    stop + 2 <= size
+                                    and data[stop : stop + 2] == b"\r\n"
+                                    and stop + 2 - start <= READ_BUFFER
+                                    and len(key) + (4 if flags else 0) + stop + 2 - start
+                                    <= self._one_chunk
+                                ):
+                                    value = _value(data, start, stop)
+                                    res = store(SET, key, flags, int(ex), value)
+                                    if m[5] is None:
+                                        out.append(
+                                            STORED_LINE if res is STORED else STORED_REPLY[res]
+                                        )
+                                    pos = stop + 2
+                                    continue
                             t = data[pos:end].split(b" ")
                             nt = len(t)
-                            if (nt == 5 or (nt == 6 and t[5] == b"noreply")) and all(t):
-                                # plain decimals of at most 9 digits need none of strtol's
-                                # quirks; a one-chunk block that is all here and ends in
-                                # CRLF within one read buffer stores in one engine call
-                                key, fl, ex, nb = t[1], t[2], t[3], t[4]
-                                if (
-                                    len(key) <= KEY_MAX_LENGTH
-                                    and len(fl) < 10
-                                    and len(ex) < 10
-                                    and len(nb) < 10
-                                    and fl.isdigit()
-                                    and ex.isdigit()
-                                    and nb.isdigit()
-                                ):
-                                    start = nl + 1
-                                    stop = start + int(nb)
-                                    flags = int(fl)
-                                    if (
-                                        stop + 2 <= size
-                                        and data[stop : stop + 2] == b"\r\n"
-                                        and stop + 2 - start <= READ_BUFFER
-                                        and len(key) + (4 if flags else 0) + stop + 2 - start
-                                        <= self._one_chunk
-                                    ):
-                                        value = _value(data, start, stop)
-                                        res = store(SET, key, flags, int(ex), value)
-                                        if nt == 5:
-                                            out.append(
-                                                STORED_LINE if res is STORED else STORED_REPLY[res]
-                                            )
-                                        pos = stop + 2
-                                        continue
                             if (nt == 5 or nt == 6) and all(t):
                                 self._data = data
                                 self._pos = nl + 1
