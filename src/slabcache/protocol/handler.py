@@ -221,16 +221,13 @@ class CommandHandler:
 
     def count_bad_block(self, key: bytes, flags: int, nbytes: int) -> None:
         """A data block without its CRLF: memcached has counted the set already."""
-        counter = getattr(self.engine, "count_set", None)
-        if counter is not None:
-            counter(len(key), flags, nbytes)
+        self.engine.count_set(len(key), flags, nbytes)
 
     def _log_store(
         self, mode: Any, key: bytes, status: str, ttl: int, size: int, flags: int
     ) -> None:
         # the class of the item built from the request (memcached logs ITEM_clsid(it))
-        clsid = getattr(self.engine, "item_clsid", None)
-        cls = clsid(len(key), flags, size + 2) if clsid is not None else 0
+        cls = self.engine.item_clsid(len(key), flags, size + 2)
         self.ctx.watchers.log(
             LOG_MUTATIONS,
             f"type=item_store key={uriencode(key)} status={status.lower()} "
@@ -299,9 +296,7 @@ class CommandHandler:
         self._reply(OK, nr)
 
     def _count_flush(self) -> None:
-        counter = getattr(self.engine, "count_flush", None)
-        if counter is not None:
-            counter()
+        self.engine.count_flush()
 
     # -- misc --------------------------------------------------------------------------
     def cmd_version(self, t: list[bytes], ntok: int) -> None:
@@ -409,8 +404,7 @@ class CommandHandler:
             self._reply(ERROR, nr)
 
     def _engine_setting(self, name: str, default: Any) -> bool:
-        fn = getattr(self.engine, "stats_settings", None)
-        v = fn().get(name, default) if fn is not None else default
+        v = self.engine.stats_settings().get(name, default)
         return v in ("yes", "on") if isinstance(v, str) else bool(v)
 
     @staticmethod
