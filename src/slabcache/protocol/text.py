@@ -54,8 +54,7 @@ INT_MAX = (1 << 31) - 1
 SET = StoreMode.SET
 STORED = StoreResult.STORED  # compared by identity: an enum's hash is a Python-level call
 STORED_LINE = b"STORED\r\n"
-VALUE_LINE = b"VALUE %s %d %d\r\n"
-VALUE_ITEM = b"VALUE %s %d %d\r\n%s"
+VALUE_ = b"VALUE "
 READ_OOM = b"SERVER_ERROR Out of memory during read\r\n"  # a data chunk could not be had
 
 # argument count rules of 1.6.18's process_command_ascii (ntokens includes the terminal)
@@ -95,6 +94,18 @@ _VA: dict[int, bytes] = {}  # "VA <n>\r\n" by value length, for the common sizes
 def _value(data: bytes, start: int, stop: int) -> bytes | memoryview:
     """A data block for the engine to copy into the item: large ones are not copied twice."""
     return data[start:stop] if stop - start < 2048 else memoryview(data)[start:stop]
+
+
+# " <flags> <bytes>\r\n" of VALUE lines by (flags << 32 | len(value + CRLF)): replies are
+# queued as pieces (VALUE, key, this, value), joined once when written
+_SFX: dict[int, bytes] = {}
+
+
+def _value_suffix(flags: int, n: int) -> bytes:
+    line = b" %d %d\r\n" % (flags, n - 2)
+    if len(_SFX) < 4096:
+        _SFX[flags << 32 | n] = line
+    return line
 
 
 def _va_line(n: int) -> bytes:
@@ -424,12 +435,10 @@ class TextProtocol(CommandHandler):
                                             continue
                                         v = r[1]
                                         n = len(v)
+                                        sfx = _SFX.get(r[0] << 32 | n) or _value_suffix(r[0], n)
+                                        out += (VALUE_, key, sfx, v)
                                         if n > 4096:
-                                            out.append(VALUE_LINE % (key, r[0], n - 2))
-                                            out.append(v)
                                             big += n
-                                        else:  # small: one piece is cheaper than two
-                                            out.append(VALUE_ITEM % (key, r[0], n - 2, v))
                                     out.append(END)
                                     self._kept = len(out)  # a finished get is sent at once
                                     pos = nl + 1
@@ -581,16 +590,13 @@ class TextProtocol(CommandHandler):
             if r is not None:
                 v = r[1]
                 n = len(v)
+                out += (VALUE_, key, _SFX.get(r[0] << 32 | n) or _value_suffix(r[0], n), v)
                 if n > 4096:
-                    out.append(VALUE_LINE % (key, r[0], n - 2))
-                    out.append(v)
                     big += n
                     if big > LARGE_STEP:
                         out.append(END)
                         del keys[done:]
                         break
-                else:  # small: one piece is cheaper than two
-                    out.append(VALUE_ITEM % (key, r[0], n - 2, v))
             out.append(END)
         self._kept = len(out)  # a finished get is sent at once
         if budget > 0 and done > 1:
