@@ -218,7 +218,9 @@ class TextProtocol(CommandHandler):
                 if r is None:
                     return END
                 v = r[1]
-                return b"VALUE %s %d %d\r\n%sEND\r\n" % (key, r[0], len(v) - 2, v)
+                n = len(v)
+                sfx = _SFX.get(r[0] << 32 | n) or _value_suffix(r[0], n)
+                return b"".join((VALUE_, key, sfx, v, END))
         elif data.startswith(b"set "):
             return self._one_set(data)
         return None
