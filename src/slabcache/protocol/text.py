@@ -346,6 +346,7 @@ class TextProtocol(CommandHandler):
         big = 0  # bytes of large replies made in this step
         out = self._out
         get = self.engine.get
+        get_many = self.engine.get_many
         store = self.engine.store
         live = self._live
         nul = 0 in data  # such lines are cut at the NUL: the general path does that
@@ -429,10 +430,9 @@ class TextProtocol(CommandHandler):
                             if keys[0] or any(keys):
                                 if max(map(len, keys)) <= KEY_MAX_LENGTH:
                                     # no key can drop queued replies: the lean loop
-                                    for key in keys:
-                                        if not key:
-                                            continue
-                                        r = get(key)
+                                    if not all(keys):
+                                        keys = [k for k in keys if k]  # doubled spaces
+                                    for key, r in zip(keys, get_many(keys), strict=True):
                                         if r is None:
                                             continue
                                         v = r[1]
@@ -557,10 +557,9 @@ class TextProtocol(CommandHandler):
         if m is None:
             return None
         keys = _MG_KEY.findall(data, pos, m.end())
-        get = self.engine.get
+        get_many = self.engine.get_many
         out = self._out
-        for key in keys:
-            r = get(key)
+        for r in get_many(keys):
             if r is None:
                 out.append(EN)
             else:
