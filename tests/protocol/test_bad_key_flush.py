@@ -56,6 +56,28 @@ def test_bad_key_drops_since_last_flush(
     assert got == ref
 
 
+def _get_counters(server: Server, stream: bytes) -> dict[bytes, bytes]:
+    sock = server.connect()
+    try:
+        _reply(server, stream)
+        stats = request(sock, b"stats\r\n", b"END\r\n")
+    finally:
+        sock.close()
+    fields = dict(line.split(b" ")[1:3] for line in stats.split(b"\r\n") if line[:5] == b"STAT ")
+    return {k: fields[k] for k in (b"cmd_get", b"get_hits", b"get_misses")}
+
+
+@pytest.mark.parametrize("name", ["bad-first", "bad-middle", "bad-last"])
+def test_keys_before_an_overlong_one_are_looked_up(
+    name: str, memcached_server: Server, slabcache_server: Server
+) -> None:
+    """Their replies are dropped, but memcached has fetched them: the counters say so."""
+    ref = _get_counters(memcached_server, CASES[name])
+    got = _get_counters(slabcache_server, CASES[name])
+    assert ref[b"get_hits"] != b"0"
+    assert got == ref
+
+
 # A reply over the server's 256 KiB step makes its flow control pause after it. (Held
 # replies over that size are written anyway, so a huge `mg` reply that memcached would
 # still drop is sent: bounded memory comes first.)

@@ -345,7 +345,6 @@ class TextProtocol(CommandHandler):
         budget = (self.max_reqs or -1) if resumed else fresh
         big = 0  # bytes of large replies made in this step
         out = self._out
-        get = self.engine.get
         get_many = self.engine.get_many
         store = self.engine.store
         live = self._live
@@ -428,41 +427,28 @@ class TextProtocol(CommandHandler):
                                 continue
                             keys = data[pos + 4 : end].split(b" ")
                             if keys[0] or any(keys):
-                                if max(map(len, keys)) <= KEY_MAX_LENGTH:
-                                    # no key can drop queued replies: the lean loop
-                                    if not all(keys):
-                                        keys = [k for k in keys if k]  # doubled spaces
-                                    for key, r in zip(keys, get_many(keys), strict=True):
-                                        if r is None:
-                                            continue
-                                        v = r[1]
-                                        n = len(v)
-                                        sfx = _SFX.get(r[0] << 32 | n) or _value_suffix(r[0], n)
-                                        out += (VALUE_, key, sfx, v)
-                                        if n > 4096:
-                                            big += n
-                                    out.append(END)
-                                    self._kept = len(out)  # a finished get is sent at once
-                                    pos = nl + 1
-                                    if big > LARGE_STEP:
-                                        self.pending = True  # write these before going on
-                                        return
-                                    continue
-                                for key in keys:
-                                    if not key:
+                                bad = max(map(len, keys)) > KEY_MAX_LENGTH
+                                if bad:
+                                    # the keys before an over-long one are looked up, then
+                                    # what is queued since the last flush is dropped
+                                    long = next(
+                                        i for i, k in enumerate(keys) if len(k) > KEY_MAX_LENGTH
+                                    )
+                                    keys = keys[:long]
+                                if not all(keys):
+                                    keys = [k for k in keys if k]  # doubled spaces
+                                for key, r in zip(keys, get_many(keys), strict=True):
+                                    if r is None:
                                         continue
-                                    if len(key) > KEY_MAX_LENGTH:
-                                        # dropped: what is queued since the last flush
-                                        del out[self._kept :]
-                                        out.append(BAD_FORMAT)
-                                        break
-                                    r = get(key)
-                                    if r is not None:
-                                        v = r[1]
-                                        out.append(b"VALUE %s %d %d\r\n" % (key, r[0], len(v) - 2))
-                                        out.append(v)
-                                        if len(v) > 4096:
-                                            big += len(v)
+                                    v = r[1]
+                                    n = len(v)
+                                    sfx = _SFX.get(r[0] << 32 | n) or _value_suffix(r[0], n)
+                                    out += (VALUE_, key, sfx, v)
+                                    if n > 4096:
+                                        big += n
+                                if bad:
+                                    del out[self._kept :]
+                                    out.append(BAD_FORMAT)
                                 else:
                                     out.append(END)
                                     self._kept = len(out)  # a finished get is sent at once
