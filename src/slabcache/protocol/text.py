@@ -74,6 +74,14 @@ _GET_KEY = re.compile(rb"get ([^ \n]{1,250})\r\n")
 _RUNS: dict[tuple[bytes, int], Callable[..., Any]] = {}
 
 
+def _run_keys(
+    line: bytes, key: re.Pattern[bytes], data: bytes, pos: int, stop: int, budget: int
+) -> list[bytes] | None:
+    """The keys of the run of `line`s at `pos` (None: the line there is not one)."""
+    m = _run_matcher(line, budget)(data, pos, stop)
+    return None if m is None else key.findall(data, pos, m.end())
+
+
 def _run_matcher(line: bytes, budget: int) -> Callable[..., Any]:
     """`match` of a run of `line`s, at most budget + 1 long (-1: unbounded), so a run is not
     scanned past where the budget stops it."""
@@ -539,13 +547,11 @@ class TextProtocol(CommandHandler):
     # The run's first line has had its -R unit taken; each further line takes one, and the
     # run stops where the budget does (counting memcached's conn_yield there).
     def _mg_run(self, data: bytes, pos: int, stop: int, budget: int) -> tuple[int, int] | None:
-        m = _run_matcher(_MG_LINE, budget)(data, pos, stop)
-        if m is None:
+        keys = _run_keys(_MG_LINE, _MG_KEY, data, pos, stop, budget)
+        if keys is None:
             return None
-        keys = _MG_KEY.findall(data, pos, m.end())
-        get_many = self.engine.get_many
         out = self._out
-        for r in get_many(keys):
+        for r in self.engine.get_many(keys):
             if r is None:
                 out.append(EN)
             else:
@@ -553,10 +559,7 @@ class TextProtocol(CommandHandler):
                 n = len(v) - 2
                 out.append(_VA.get(n) or _va_line(n))
                 out.append(v)
-        if budget > 0 and len(keys) > 1:
-            budget -= len(keys) - 1
-            if budget == 0:
-                self.ctx.conn_yields += 1
+        budget = self._spend(budget, len(keys))
         return pos + sum(map(len, keys)) + 7 * len(keys), budget  # "mg " + key + " v\r\n"
 
     def _get_run(
@@ -564,10 +567,9 @@ class TextProtocol(CommandHandler):
     ) -> tuple[int, int, int] | None:
         """As _mg_run, for gets; also returns the bytes of large values it queued, and stops
         after the get that takes them past LARGE_STEP."""
-        m = _run_matcher(_GET_LINE, budget)(data, pos, stop)
-        if m is None:
+        keys = _run_keys(_GET_LINE, _GET_KEY, data, pos, stop, budget)
+        if keys is None:
             return None
-        keys = _GET_KEY.findall(data, pos, m.end())
         get = self.engine.get
         out = self._out
         big = done = 0
@@ -586,11 +588,17 @@ class TextProtocol(CommandHandler):
                         break
             out.append(END)
         self._kept = len(out)  # a finished get is sent at once
-        if budget > 0 and done > 1:
-            budget -= done - 1
+        budget = self._spend(budget, done)
+        return pos + sum(map(len, keys)) + 6 * done, budget, big  # "get " + key + "\r\n"
+
+    def _spend(self, budget: int, lines: int) -> int:
+        """The -R units of a run's lines after its first; memcached's conn_yield where the
+        budget runs out."""
+        if budget > 0 and lines > 1:
+            budget -= lines - 1
             if budget == 0:
                 self.ctx.conn_yields += 1
-        return pos + sum(map(len, keys)) + 6 * done, budget, big  # "get " + key + "\r\n"
+        return budget
 
     def _refilled(self, pos: int) -> int:
         """The buffer emptied exactly (or a block was read past it): memcached flushes, gives
