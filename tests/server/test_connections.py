@@ -139,6 +139,25 @@ def test_quit_closes_after_earlier_replies(spawn):
     assert data == b"STORED\r\nVALUE q 0 1\r\n1\r\nEND\r\n"
 
 
+def test_half_closed_client_gets_its_replies(spawn):
+    """Replies wait for the end of the loop's pass; a client that shuts down its sending
+    side right after its requests still receives them before the close."""
+    srv = tcp_server(spawn)
+    for stream, reply in (
+        (b"get nothing\r\n", b"END\r\n"),
+        (b"set k 0 0 1\r\nx\r\nget k\r\n", b"STORED\r\nVALUE k 0 1\r\nx\r\nEND\r\n"),
+        (b"mg k v\r\n" * 30, b"VA 1\r\nx\r\n" * 30),
+    ):
+        for _ in range(10):
+            s = srv.connect()
+            s.sendall(stream)
+            s.shutdown(socket.SHUT_WR)
+            data, closed = read_until_closed(s, timeout=10)
+            s.close()
+            assert closed
+            assert data == reply
+
+
 def test_quit_after_a_yield_sends_every_earlier_reply(spawn):
     """The replies before a -R yield go out with the next step's, and before a close."""
     stream = b"set q 0 0 1\r\n1\r\n" + b"get q\r\n" * 7 + b"quit\r\nget q\r\n"

@@ -168,6 +168,7 @@ class Connection(asyncio.Protocol):
             self._resume_reading()
 
     def eof_received(self) -> bool:
+        self.write_unsent()  # a client that half-closed still gets the replies it asked for
         return False  # close our side too, as memcached does when read() returns 0
 
     # -- deferred steps (-R yields, metadump chunks) ------------------------------------------
