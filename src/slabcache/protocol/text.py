@@ -206,8 +206,7 @@ class TextProtocol(CommandHandler):
             or self._buf
             or self._out
             or self.pending
-            or self.closing
-            or self._held is not None
+            or self.closing  # (a held item always has _need set)
             or self.watcher is not None
             or self._dump is not None
             or live.detail_enabled

@@ -21,19 +21,26 @@ class Flushable(Protocol):
 class WriteBatch:
     def __init__(self) -> None:
         self._loop: asyncio.AbstractEventLoop | None = None
-        self._members: list[Flushable] = []
+        # the connections queued in this pass; appended to directly by the hot path, which
+        # calls schedule() when it finds the list empty
+        self.members: list[Flushable] = []
 
     def add(self, conn: Flushable) -> None:
-        """Write `conn`'s queued replies at the end of this pass (once, however often added)."""
-        members = self._members
-        if not members:
-            loop = self._loop
-            if loop is None:
-                loop = self._loop = asyncio.get_running_loop()
-            loop.call_soon(self.flush)
-        members.append(conn)
+        """Write `conn`'s queued replies at the end of this pass (add it once per pass)."""
+        if not self.members:
+            self.schedule()
+        self.members.append(conn)
+
+    def schedule(self) -> None:
+        loop = self._loop
+        if loop is None:
+            loop = self._loop = asyncio.get_running_loop()
+        loop.call_soon(self.flush)
 
     def flush(self) -> None:
-        members, self._members = self._members, []
-        for conn in members:
-            conn.write_unsent()
+        members = self.members
+        i = 0
+        while i < len(members):  # the list stays the one the hot path holds
+            members[i].write_unsent()
+            i += 1
+        members.clear()
