@@ -37,9 +37,12 @@ CASES = {
 }
 
 
-def _reply(server: Server, stream: bytes) -> bytes:
+def _reply(server: Server, stream: bytes, first: bytes = b"") -> bytes:
+    """`first` (one set) and PRELOAD, then `stream` with BAD filled in."""
     sock = server.connect()
     try:
+        if first:
+            request(sock, first, b"STORED\r\n")
         request(sock, PRELOAD, b"STORED\r\nSTORED\r\n")
         return request(sock, stream.replace(b"BAD", BAD) + b"mn\r\n", MARK)
     finally:
@@ -90,14 +93,8 @@ BIG_CASES = {
 
 
 def _big_reply(server: Server, stream: bytes) -> bytes:
-    sock = server.connect()
-    try:
-        value = bytes(range(256)) * (BIG // 256) + b"x" * (BIG % 256)
-        request(sock, b"set big 0 0 %d\r\n%s\r\n" % (BIG, value), b"STORED\r\n")
-        request(sock, PRELOAD, b"STORED\r\nSTORED\r\n")
-        return request(sock, stream.replace(b"BAD", BAD) + b"mn\r\n", MARK)
-    finally:
-        sock.close()
+    value = bytes(range(256)) * (BIG // 256) + b"x" * (BIG % 256)
+    return _reply(server, stream, b"set big 0 0 %d\r\n%s\r\n" % (BIG, value))
 
 
 @pytest.mark.parametrize("name", sorted(BIG_CASES))
