@@ -271,18 +271,30 @@ class TextProtocol(CommandHandler):
         m = _SET_LINE.match(data)
         if m is None or m[5] is not None:
             return None
+        # the block must end the read; past the read buffer it needs no flush point here,
+        # as nothing follows it
+        done = self._plain_set(m, data, len(data), len(data))
+        if done is None:
+            return None
+        return STORED_LINE if done[1] is STORED else STORED_REPLY[done[1]]
+
+    def _plain_set(
+        self, m: re.Match[bytes], data: bytes, lo: int, hi: int
+    ) -> tuple[int, object] | None:
+        """Stores the plain set line `m` matched in one engine call when its block (CRLF
+        included) ends between offsets `lo` and `hi` of `data` and the item fits one chunk:
+        (offset after the block, engine result). None: the general path takes the line."""
         key, fl, ex, nb = m.group(1, 2, 3, 4)
         start = m.end()
         stop = start + int(nb)
         flags = int(fl)
-        # (a block past the read buffer needs no flush point here: nothing follows it)
-        if (
-            stop + 2 != len(data)
-            or len(key) + (4 if flags else 0) + stop + 2 - start > self._one_chunk
+        if not (
+            lo <= stop + 2 <= hi
+            and data[stop : stop + 2] == b"\r\n"
+            and len(key) + (4 if flags else 0) + stop + 2 - start <= self._one_chunk
         ):
             return None
-        res = self.engine.store(SET, key, flags, int(ex), _value(data, start, stop))
-        return STORED_LINE if res is STORED else STORED_REPLY[res]
+        return stop + 2, self.engine.store(SET, key, flags, int(ex), _value(data, start, stop))
 
     def resume(self) -> None:
         """Continue after a -R yield (or after a metadump finished)."""
@@ -353,7 +365,6 @@ class TextProtocol(CommandHandler):
         big = 0  # bytes of large replies made in this step
         out = self._out
         get_many = self.engine.get_many
-        store = self.engine.store
         live = self._live
         nul = 0 in data  # such lines are cut at the NUL: the general path does that
         try:
@@ -472,26 +483,14 @@ class TextProtocol(CommandHandler):
                         elif data.startswith(b"set ", pos):
                             m = _SET_LINE.match(data, pos)
                             if m is not None:
-                                # a one-chunk block that is all here and ends in CRLF within
-                                # one read buffer stores in one engine call
-                                key, fl, ex, nb = m.group(1, 2, 3, 4)
-                                start = nl + 1
-                                stop = start + int(nb)
-                                flags = int(fl)
-                                if (
-                                    stop + 2 <= size
-                                    and data[stop : stop + 2] == b"\r\n"
-                                    and stop + 2 - start <= READ_BUFFER
-                                    and len(key) + (4 if flags else 0) + stop + 2 - start
-                                    <= self._one_chunk
-                                ):
-                                    value = _value(data, start, stop)
-                                    res = store(SET, key, flags, int(ex), value)
+                                # a block that is all here and within one read buffer
+                                done = self._plain_set(m, data, 0, min(size, nl + 1 + READ_BUFFER))
+                                if done is not None:
+                                    pos, res = done
                                     if m[5] is None:
                                         out.append(
                                             STORED_LINE if res is STORED else STORED_REPLY[res]
                                         )
-                                    pos = stop + 2
                                     continue
                             t = data[pos:end].split(b" ")
                             nt = len(t)
