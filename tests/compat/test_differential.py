@@ -302,3 +302,41 @@ def test_quit_closes_like_memcached(server_factory, raw: bytes) -> None:
         results.append(read_until_closed(sock, timeout=3.0))
         sock.close()
     assert results[0] == results[1]
+
+
+# Multi-key get lines, each sent as one read with nothing else in flight (the server answers
+# such a read in one call), with the marker that ends its reply.
+ONE_READ_GETS = [
+    (b"set f 7 0 2\r\nff\r\n", b"\r\n"),
+    (b"set plain 0 0 5\r\nhello\r\n", b"\r\n"),
+    (b"get f plain\r\n", b"END\r\n"),
+    (b"get plain nope f plain\r\n", b"END\r\n"),
+    (b"get  plain   f \r\n", b"END\r\n"),
+    (b"get nope1 nope2\r\n", b"END\r\n"),
+    (b"get plain " + b"k" * 250 + b" f\r\n", b"END\r\n"),
+    (b"get plain " + b"k" * 251 + b" f\r\n", b"\r\n"),
+    (b"get " + b" ".join(b"k%d" % i for i in range(30)) + b" plain\r\n", b"END\r\n"),
+    (b"get    \r\n", b"\r\n"),
+    (b"get f\rx plain\r\n", b"END\r\n"),
+    (b"stats\r\n", b"END\r\n"),
+]
+
+
+def test_one_read_multiget_lines(server_factory) -> None:
+    pair = start_pair(server_factory)
+    results = []
+    for server in pair:
+        sock = server.connect()
+        results.append(
+            [
+                mask(request(sock, req, marker), reclaim_timing=False)
+                for req, marker in ONE_READ_GETS
+            ]
+        )
+        sock.close()
+    diffs = [
+        f"{req!r}: {line_diff(r, g)}"
+        for (req, _), r, g in zip(ONE_READ_GETS, *results, strict=True)
+        if r != g
+    ]
+    assert not diffs, "\n".join(diffs)

@@ -47,6 +47,11 @@ PackInto = Callable[..., None]
 Unpack = Callable[..., tuple]
 
 
+def _bare(r: tuple[int, bytes, int] | None) -> bytes | tuple[int, bytes] | None:
+    """get's result as get_values gives it: the value alone when there are no client flags."""
+    return None if r is None else (r[0], r[1]) if r[0] else r[1]
+
+
 class HotPathMixin:
     def _hot_locals(self) -> None:
         """The objects the hot paths use, as tuples (list identities never change)."""
@@ -59,6 +64,7 @@ class HotPathMixin:
         if not hasattr(self, "_get_unpackers"):
             self._get_unpackers: list[Unpack | None] = [None] * 256
             self._set_unpackers: list[Unpack | None] = [None] * 256
+            self._lean_unpackers: list[Unpack | None] = [None] * 256
         # a hit's it_flags when it needs no bump, no client flags and no chunk walk (segmented
         # LRU only: flat mode bumps every hit); -1 matches nothing. Remade by lru_mode.
         steady = ITEM_LINKED | ITEM_FETCHED | ITEM_ACTIVE | (ITEM_CAS if self._use_cas else 0)
@@ -83,6 +89,14 @@ class HotPathMixin:
         self._get_unpackers[nkey] = get
         self._set_unpackers[nkey] = put
         return get, put
+
+    def _lean_unpacker(self, nkey: int) -> Unpack:
+        """unpack_from at offset 24 for get_values: time, exptime, nbytes, it_flags, clsid,
+        nkey, CAS (when kept) and a key-length window; refcount is skipped."""
+        cas = "Q" if self._use_cas else ""
+        up = struct.Struct(f"<III2xHBB6x{cas}{nkey}s").unpack_from
+        self._lean_unpackers[nkey] = up
+        return up
 
     def _header_packer(self, nkey: int, with_flags: bool) -> PackInto:
         """pack_into for a linked header + key + NUL [+ client flags], one per key length."""
@@ -169,41 +183,47 @@ class HotPathMixin:
             return flags, mm[p : p + nbytes], cas
         return 0, mm[p : p + nbytes], cas
 
-    def get_many(self, keys: list[bytes]) -> list[tuple[int, bytes, int] | None]:
-        """`[self.get(k) for k in keys]`: the same results, counters and item changes.
+    def get_values(self, keys: list[bytes]) -> list[bytes | tuple[int, bytes] | None]:
+        """The values `[self.get(k) for k in keys]` would return, with the same counters and
+        item changes: None for a miss, the value (CRLF included) for a hit without client
+        flags, else (flags, value). For the reads that send no CAS (get lines, mg runs): a
+        bare value spares a tuple per key.
 
         One loop with the hot locals unpacked once and misses counted once. Only the common
-        hit (live, already FETCHED and ACTIVE, nothing to bump) is served here; any other hit
-        goes through `get`, which redoes the lookup (nothing was changed by this one). Keys
-        are looked up in order, each reading the chain afresh, so a repeated key or an item
-        unlinked by an earlier key is seen as `get` would see it. Hash expansion and the flat
-        LRU (every hit bumps) take the per-key path.
+        hit (live, already FETCHED and ACTIVE, nothing to bump) is served here, with a header
+        read that skips the fields it does not need; any other hit goes through `get`, which
+        redoes the lookup (nothing was changed by this one). Keys are looked up in order,
+        each reading the chain afresh, so a repeated key or an item unlinked by an earlier
+        key is seen as `get` would see it. Hash expansion and the flat LRU (every hit bumps)
+        take the per-key path.
         """
-        g, hsh, idx, mm, m64, ko, use_cas, lru_hits, unpackers, steady = self._hot_get
+        g, hsh, idx, mm, m64, ko, use_cas, lru_hits, _, steady = self._hot_get
         tm = idx.fast
+        get = self.get
         if tm is None or steady < 0:
-            get = self.get
-            return [get(k) for k in keys]
+            return [_bare(r) for r in map(get, keys)]
         table, mask = tm
         now = self.clock.now
         flushing = self._oldest_live is not None
-        res: list[tuple[int, bytes, int] | None] = []
+        lean = self._lean_unpackers
+        res: list[bytes | tuple[int, bytes] | None] = []
         out = res.append
         misses = 0
         lastnk = -1
-        for key, hv in zip(keys, map(hsh, keys), strict=True):
+        for key in keys:
             nk = len(key)
             if nk != lastnk:
                 if nk > 255:  # longer than any stored key: `get` counts the miss
-                    out(self.get(key))
+                    get(key)
+                    out(None)
                     continue
-                up = unpackers[nk] or self._unpackers(nk)[0]
+                up = lean[nk] or self._lean_unpacker(nk)
                 lastnk = nk
                 vo = ko + nk + 1
-            off = table[hv & mask]
+            off = table[hsh(key) & mask]
             if use_cas:
                 while off:
-                    t, exptime, nbytes, _r, fl, cid, onk, cas, okey = up(mm, off + 24)
+                    t, exptime, nbytes, fl, cid, onk, cas, okey = up(mm, off + 24)
                     if okey == key and onk == nk:
                         break
                     off = m64[(off >> 3) + 2]
@@ -213,7 +233,7 @@ class HotPathMixin:
                     continue
             else:
                 while off:
-                    t, exptime, nbytes, _r, fl, cid, onk, okey = up(mm, off + 24)
+                    t, exptime, nbytes, fl, cid, onk, okey = up(mm, off + 24)
                     if okey == key and onk == nk:
                         break
                     off = m64[(off >> 3) + 2]
@@ -227,11 +247,11 @@ class HotPathMixin:
                 or (exptime and exptime <= now)
                 or (flushing and self._is_flushed(t, cas))
             ):
-                out(self.get(key))
+                out(_bare(get(key)))
                 continue
             lru_hits[cid] += 1
             p = off + vo
-            out((0, mm[p : p + nbytes], cas))
+            out(mm[p : p + nbytes])
         if misses:
             g["get_misses"] += misses
         return res

@@ -194,7 +194,7 @@ class TextProtocol(CommandHandler):
 
     # -- public API ----------------------------------------------------------------------
     def quick(self, data: bytes) -> bytes | None:
-        """The reply to a read that is exactly one `get <key>` or one plain `set` of a
+        """The reply to a read that is exactly one `get` line or one plain `set` of a
         one-chunk item, when nothing is buffered, held, queued, owed or watched (one request
         in flight). None: the read goes to receive_data. The server's hot path."""
         if not data.endswith(b"\r\n"):
@@ -215,12 +215,9 @@ class TextProtocol(CommandHandler):
             return None
         if data.startswith(b"get "):
             key = data[4:-2]
-            if (
-                0 < len(key) <= KEY_MAX_LENGTH
-                and 32 not in key  # ints: a bytes needle costs a caught TypeError first
-                and 10 not in key
-                and 0 not in key
-            ):
+            if 10 in key or 0 in key:  # ints: a bytes needle costs a caught TypeError first
+                return None
+            if 0 < len(key) <= KEY_MAX_LENGTH and 32 not in key:
                 r = self.engine.get(key)
                 if r is None:
                     return END
@@ -228,6 +225,8 @@ class TextProtocol(CommandHandler):
                 n = len(v)
                 sfx = _SFX.get(r[0] << 32 | n) or _value_suffix(r[0], n)
                 return b"".join((VALUE_, key, sfx, v, END))
+            if len(data) <= LINE_GUARD:
+                return self._quick_multiget(key)
         elif data.startswith(b"set "):
             return self._one_set(data)
         return None
@@ -263,6 +262,40 @@ class TextProtocol(CommandHandler):
             buf.clear()
             self._scan = 0
         self._process(data, self._rsize)
+
+    def _quick_multiget(self, line: bytes) -> bytes | None:
+        """The reply to one multi-key get line (its keys, spaces between); None leaves a
+        line with an over-long key or no key to the framing loop."""
+        keys = line.split(b" ")
+        if not all(keys):
+            keys = [k for k in keys if k]  # doubled spaces
+            if not keys:
+                return None
+        if max(map(len, keys)) > KEY_MAX_LENGTH:
+            return None
+        out: list[bytes] = []
+        self._queue_values(keys, out)
+        out.append(END)
+        return b"".join(out)
+
+    def _queue_values(self, keys: list[bytes], out: list[bytes]) -> int:
+        """Looks the keys up and queues a VALUE reply per hit on `out`, as pieces; returns
+        the bytes of the large values among them (a step pauses after many)."""
+        big = 0
+        for key, v in zip(keys, self.engine.get_values(keys), strict=True):
+            if v is None:
+                continue
+            if v.__class__ is tuple:
+                flags, v = v
+                n = len(v)
+                sfx = _SFX.get(flags << 32 | n) or _value_suffix(flags, n)
+            else:
+                n = len(v)
+                sfx = _SFX.get(n) or _value_suffix(0, n)
+            out += (VALUE_, key, sfx, v)
+            if n > 4096:
+                big += n
+        return big
 
     def _one_set(self, data: bytes) -> bytes | None:
         """Stores a read that is exactly one plain `set` of a one-chunk item and returns the
@@ -364,7 +397,6 @@ class TextProtocol(CommandHandler):
         budget = (self.max_reqs or -1) if resumed else fresh
         big = 0  # bytes of large replies made in this step
         out = self._out
-        get_many = self.engine.get_many
         live = self._live
         nul = 0 in data  # such lines are cut at the NUL: the general path does that
         try:
@@ -455,15 +487,7 @@ class TextProtocol(CommandHandler):
                                     keys = keys[:long]
                                 if not all(keys):
                                     keys = [k for k in keys if k]  # doubled spaces
-                                for key, r in zip(keys, get_many(keys), strict=True):
-                                    if r is None:
-                                        continue
-                                    v = r[1]
-                                    n = len(v)
-                                    sfx = _SFX.get(r[0] << 32 | n) or _value_suffix(r[0], n)
-                                    out += (VALUE_, key, sfx, v)
-                                    if n > 4096:
-                                        big += n
+                                big += self._queue_values(keys, out)
                                 if bad:
                                     del out[self._kept :]
                                     out.append(BAD_FORMAT)
@@ -549,11 +573,12 @@ class TextProtocol(CommandHandler):
         if keys is None:
             return None
         out = self._out
-        for r in self.engine.get_many(keys):
-            if r is None:
+        for v in self.engine.get_values(keys):
+            if v is None:
                 out.append(EN)
             else:
-                v = r[1]
+                if v.__class__ is tuple:
+                    v = v[1]  # mg without f sends no client flags
                 n = len(v) - 2
                 out.append(_VA.get(n) or _va_line(n))
                 out.append(v)
