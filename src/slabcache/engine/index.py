@@ -18,8 +18,16 @@ HASHPOWER_MAX = 32
 
 
 class HashIndex:
-    def __init__(self, mm_getter: Callable[[], object], key_off: int, hashpower: int) -> None:
+    def __init__(
+        self,
+        mm_getter: Callable[[], object],
+        key_off: int,
+        hashpower: int,
+        words_getter: Callable[[], memoryview],
+    ) -> None:
         self._mm = mm_getter
+        # the arena as 64-bit words (offsets are 8-aligned): h_next without a struct call
+        self._words = words_getter
         self.key_off = key_off  # where the key starts in an item (48 or 56 with CAS)
         self.hashpower = hashpower
         self.primary = array("Q", bytes(8 << hashpower))
@@ -106,22 +114,25 @@ class HashIndex:
         old = self.old
         assert old is not None
         mm = self._mm()
+        m64 = self._words()
         ko = self.key_off
         primary, mask = self.primary, self.mask
-        moved = 0
-        while moved < buckets and self.expand_bucket < len(old):
-            b = self.expand_bucket
+        b = self.expand_bucket
+        stop = min(b + buckets, len(old))
+        moved = stop - b
+        while b < stop:
             off = old[b]
             while off:
-                nxt = Q.unpack_from(mm, off + OFF_HNEXT)[0]
+                w = (off >> 3) + 2  # h_next
+                nxt = m64[w]
                 nk = mm[off + OFF_NKEY]
                 nb = hash_fn(mm[off + ko : off + ko + nk]) & mask
-                Q.pack_into(mm, off + OFF_HNEXT, primary[nb])
+                m64[w] = primary[nb]
                 primary[nb] = off
                 off = nxt
             old[b] = 0
-            self.expand_bucket += 1
-            moved += 1
+            b += 1
+            self.expand_bucket = b
         if self.expand_bucket >= len(old):
             self.old = None
             self.expanding = False

@@ -48,6 +48,10 @@ from .storeflow import StoreFlowMixin
 M32 = 0xFFFFFFFF
 M64 = 0xFFFFFFFFFFFFFFFF
 MEMLIMIT_MIN_MB = 8
+# hash expansion buckets per unit of background work: moving a bucket (~1.5 items) costs well
+# under a µs, a unit of other work several; the table is split between two tables, and the
+# lookups slower, for as few loop passes as that allows
+EXPAND_BUCKETS_PER_UNIT = 8
 _SPACE = b" \t\n\v\f\r"
 
 
@@ -144,7 +148,7 @@ class Engine(HotPathMixin, StoreFlowMixin, LruMixin, StatsMixin, MaintainerMixin
             min(bisect_left(self._sizes, j << 3, 1), pl) for j in range((self._fast_max >> 3) + 2)
         ]
         hashpower = HASHPOWER_DEFAULT if cfg.hashpower_init is None else cfg.hashpower_init
-        self._index = HashIndex(lambda: self._mm, self._key_off, hashpower)
+        self._index = HashIndex(lambda: self._mm, self._key_off, hashpower, lambda: self._m64)
         self._segmented = cfg.lru_segmented and cfg.lru_maintainer
         self._temp_lru = cfg.temp_lru
         self._temporary_ttl = cfg.temporary_ttl
@@ -482,7 +486,8 @@ class Engine(HotPathMixin, StoreFlowMixin, LruMixin, StatsMixin, MaintainerMixin
         `elapsed_us`: real time since the previous call, for the maintainer's per-class
         back-off; None (stepping the engine) counts each call as the sleep it asked for.
         """
-        work = self._index.expand_step(self._hash, budget)
+        moved = self._index.expand_step(self._hash, budget * EXPAND_BUCKETS_PER_UNIT)
+        work = -(-moved // EXPAND_BUCKETS_PER_UNIT)
         if work < budget:
             work += self._run_maintainer(budget - work, elapsed_us)
         if work < budget:
