@@ -228,7 +228,25 @@ class TextProtocol(CommandHandler):
             if len(data) <= LINE_GUARD:
                 return self._quick_multiget(key)
         elif data.startswith(b"set "):
-            return self._one_set(data)
+            # a plain set whose block ends the read (its CRLF is the one checked above) and
+            # fits one chunk; noreply, odd numbers, NUL, a partial block... go the long way
+            m = _SET_LINE.match(data)
+            if m is None:
+                return None
+            key, fl, ex, nb, nr = m.groups()
+            start = m.end()
+            n = int(nb)
+            flags = int(fl)
+            if (
+                nr is not None
+                or start + n + 2 != len(data)
+                or len(key) + (4 if flags else 0) + n + 2 > self._one_chunk
+            ):
+                return None
+            res = self.engine.store(
+                SET, key, flags, int(ex), data[start:-2] if n < 2048 else memoryview(data)[start:-2]
+            )
+            return STORED_LINE if res is STORED else STORED_REPLY[res]
         return None
 
     def receive_data(self, data: bytes) -> None:
@@ -296,20 +314,6 @@ class TextProtocol(CommandHandler):
             if n > 4096:
                 big += n
         return big
-
-    def _one_set(self, data: bytes) -> bytes | None:
-        """Stores a read that is exactly one plain `set` of a one-chunk item and returns the
-        reply; None leaves it to the framing loop (noreply, odd numbers, NUL, a partial
-        block, ...)."""
-        m = _SET_LINE.match(data)
-        if m is None or m[5] is not None:
-            return None
-        # the block must end the read; past the read buffer it needs no flush point here,
-        # as nothing follows it
-        done = self._plain_set(m, data, len(data), len(data))
-        if done is None:
-            return None
-        return STORED_LINE if done[1] is STORED else STORED_REPLY[done[1]]
 
     def _plain_set(
         self, m: re.Match[bytes], data: bytes, lo: int, hi: int
