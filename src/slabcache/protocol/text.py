@@ -161,6 +161,7 @@ class TextProtocol(CommandHandler):
         # two-phase storage (engine.alloc_item): the item allocated when the line was parsed,
         # filled as the block arrives
         self._alloc = engine.alloc_item
+        self._get = engine.get  # the one-request path's lookup, bound once
         # (handle, done(terminator_ok), noreply): the item being read, what completes it
         self._held: tuple[int, Callable[[bool], None], bool] | None = None
         self._tail = b""  # the block's last bytes so far: its CRLF check
@@ -218,12 +219,12 @@ class TextProtocol(CommandHandler):
             if 10 in key or 0 in key:  # ints: a bytes needle costs a caught TypeError first
                 return None
             if 0 < len(key) <= KEY_MAX_LENGTH and 32 not in key:
-                r = self.engine.get(key)
+                r = self._get(key)
                 if r is None:
                     return END
-                v = r[1]
+                flags, v, _cas = r
                 n = len(v)
-                sfx = _SFX.get(r[0] << 32 | n) or _value_suffix(r[0], n)
+                sfx = _SFX.get(flags << 32 | n if flags else n) or _value_suffix(flags, n)
                 return b"".join((VALUE_, key, sfx, v, END))
             if len(data) <= LINE_GUARD:
                 return self._quick_multiget(key)
