@@ -48,6 +48,7 @@ from .items import (
 
 # prev link, time, exptime, refcount, it_flags: what a tail pull looks at, in one read
 _TAIL = struct.Struct("<8xQ8xII4xHH")
+_LINKED = struct.Struct("<QQ16xI2xHBB")  # next, prev, nbytes, it_flags, clsid, nkey
 # it_flags of an item whose chunk an eviction can hand straight over: linked, not chunked
 TAKE_MASK = ITEM_LINKED | ITEM_CHUNKED
 LRU_PULL_EVICT = 1
@@ -145,18 +146,19 @@ class LruMixin:
         # hot path (tail pulls under eviction): one header read, both list edits inlined
         mm = self._mm
         m64 = self._m64
-        nxt, prv, _h, _t, _e, nbytes, _r, fl, cid, nk = HDR.unpack_from(mm, off)
+        nxt, prv, nbytes, fl, cid, nk = _LINKED.unpack_from(mm, off)
         ntotal = 49 + nk + nbytes + (4 if fl & ITEM_CFLAGS else 0) + (8 if fl & ITEM_CAS else 0)
         heads, tails = self._heads, self._tails
         sizes, nbs = self._lru_sizes, self._lru_bytes
-        if heads[cid] == off:
-            heads[cid] = nxt
-        if tails[cid] == off:
-            tails[cid] = prv
+        # in a linked list only the head has no prev and only the tail no next
         if nxt:
             m64[(nxt >> 3) + 1] = prv
+        else:
+            tails[cid] = prv
         if prv:
             m64[prv >> 3] = nxt
+        else:
+            heads[cid] = nxt
         sizes[cid] -= 1
         nbs[cid] -= ntotal
         new_id = (cid & CLSID_MASK) | to_lru
