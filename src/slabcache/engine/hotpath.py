@@ -73,6 +73,11 @@ class HotPathMixin:
             self._use_cas, self._lru_hits, self._get_unpackers,
             steady if self._segmented else -1,
         )  # fmt: skip
+        self._hot_evict = (
+            arena, arena.free_head, self._pull_tail, arena._page_lens, arena.pages,
+            arena.page_size, self._heads, self._tails, self._evict_counts, self._hash,
+            self._index, self._lru_sizes, self._lru_bytes, ist["direct_reclaims"], self._key_off,
+        )  # fmt: skip
         self._hot_set = (
             self._g, self._hash, self._index, self._mm, self._key_off, self._use_cas,
             self._set_cmds, arena, arena.free_head, self._heads, self._tails, self._lru_sizes,

@@ -386,16 +386,14 @@ class LruMixin:
     def _alloc_pull(self, ntotal: int, cls: int) -> int | None:
         """do_item_alloc_pull: up to 10 rounds of slab alloc, evicting pull, forced HOT->COLD."""
         # hot path under eviction: the slab alloc (free-list pop) is inlined
-        arena = self._arena
-        fh = arena.free_head
+        (arena, fh, pull, page_lens, class_pages, marker_end, heads, tails, evict_counts, hsh, idx,
+         lsizes, lbytes, reclaims, ko) = self._hot_evict  # fmt: skip
         mm = self._mm
         segmented = self._segmented
-        pull = self._pull_tail
         # Arena.new_slab's refusal at the -m limit, checked here first: it is the common case
         limit = arena.mem_limit
-        page_len = arena._page_lens[cls]
-        pages = arena.pages[cls]
-        marker_end = arena.page_size
+        page_len = page_lens[cls]
+        pages = class_pages[cls]
         off: int | None = None
         victim = 0  # an evicted item whose chunk is taken (see below)
         i = 0
@@ -424,7 +422,6 @@ class LruMixin:
                 # not a crawler marker, not expired, nothing flushed); anything else goes to
                 # _pull_tail, which stays the one full version of lru_pull_tail
                 now = self.clock.now
-                tails = self._tails
                 tail = tails[cls | COLD_LRU]
                 evict = self._evict_to_free and self._locked_hv is None
                 # the freed chunk heads the free list (LIFO), so the next round pops it: taken
@@ -433,7 +430,7 @@ class LruMixin:
                 if tail >= marker_end and evict:
                     nxt, prv, hn, t, exptime, nb, ref, fl, cid, nk = HDR.unpack_from(mm, tail)
                     if ref == 1 and not (exptime and exptime < now):
-                        evicted, ev_time, ev_nonzero, ev_unfetched, ev_active = self._evict_counts
+                        evicted, ev_time, ev_nonzero, ev_unfetched, ev_active = evict_counts
                         evicted[cls] += 1
                         ev_time[cls] = now - t
                         if exptime:
@@ -469,7 +466,7 @@ class LruMixin:
                             # COLD is empty: the next round evicts this item as its tail and
                             # the one after pops its chunk; both done here, COLD's counts
                             # going up and down again are left out
-                            evicted, ev_time, ev_nonzero, ev_unfetched, _a = self._evict_counts
+                            evicted, ev_time, ev_nonzero, ev_unfetched, _a = evict_counts
                             evicted[cls] += 1
                             ev_time[cls] = now - t
                             if exptime:
@@ -499,10 +496,9 @@ class LruMixin:
             self._curr_items -= 1
             if self._sizes_hist is not None:
                 self._sizes_remove(victim, ntotal)
-            ko = victim + self._key_off
-            hv = self._hash(mm[ko : ko + nk])
+            k = victim + ko
+            hv = hsh(mm[k : k + nk])
             m64 = self._m64
-            idx = self._index
             tm = idx.fast
             if tm is None:
                 table, b = idx.bucket_of(hv)
@@ -522,20 +518,20 @@ class LruMixin:
                 else:
                     raise AssertionError("item not in its hash chain")
             idx.hash_items -= 1
-            heads = self._heads
-            if heads[cid] == victim:
-                heads[cid] = nxt
-            if tails[cid] == victim:
-                tails[cid] = prv
+            # in a linked list only the head has no prev and only the tail no next
             if nxt:
                 m64[(nxt >> 3) + 1] = prv
+            else:
+                tails[cid] = prv
             if prv:
                 m64[prv >> 3] = nxt
-            self._lru_sizes[cid] -= 1
-            self._lru_bytes[cid] -= ntotal
+            else:
+                heads[cid] = nxt
+            lsizes[cid] -= 1
+            lbytes[cid] -= ntotal
             off = victim
         if i:
-            self._istats["direct_reclaims"][cls] += i
+            reclaims[cls] += i
         return off  # outofmemory is do_item_alloc's count, for the item's class: callers
 
     def _entry_lru(self, exptime: int) -> int:
