@@ -269,15 +269,18 @@ class HotPathMixin:
         exptime: int,
         value: bytes | memoryview,  # any buffer: it is copied into the item
         cas_in: int | None = None,
+        crlf: bool = False,  # the value ends with its block's "\r\n", as received
     ) -> object:
         # hot path: SET of an item that fits a slab chunk, alloc + lookup + replace inlined
         (g, hsh, idx, mm, ko, use_cas, set_cmds, arena, fh, heads, tails, lsizes, lbytes, cls_of,
          base, fast_max, packers, clock, unpackers) = self._hot_set  # fmt: skip
         nkey = len(key)
-        nbytes = len(value) + 2
+        nbytes = len(value) if crlf else len(value) + 2
         ntotal = base + nkey + nbytes + (4 if flags else 0)
         if mode is not self._SET or ntotal > fast_max or self._sizes_hist is not None:
-            return self._store_mode(mode, key, flags, exptime, value, cas_in)
+            return self._store_mode(
+                mode, key, flags, exptime, value[:-2] if crlf else value, cas_in
+            )
         now = clock.now
         exp = self._realtime(exptime) if exptime else 0
         hv = hsh(key)
@@ -419,8 +422,11 @@ class HotPathMixin:
             else:
                 pk(mm, off, head, 0, bucket, now, exp, nbytes, 1, ITEM_LINKED, lid, nkey, cls,
                    key)  # fmt: skip
-        p2 = p + nbytes - 2
-        mm[p:p2] = value
-        mm[p2 : p2 + 2] = _CRLF
+        if crlf:
+            mm[p : p + nbytes] = value  # one copy, terminator included
+        else:
+            p2 = p + nbytes - 2
+            mm[p:p2] = value
+            mm[p2 : p2 + 2] = _CRLF
         g["total_items"] += 1
         return self._STORED

@@ -244,9 +244,9 @@ class TextProtocol(CommandHandler):
                 or len(key) + (4 if flags else 0) + n + 2 > self._one_chunk
             ):
                 return None
-            res = self.engine.store(
-                SET, key, flags, int(ex), data[start:-2] if n < 2048 else memoryview(data)[start:-2]
-            )
+            # the block goes over with its CRLF: one copy into the item
+            block = data[start:] if n < 2048 else memoryview(data)[start:]
+            res = self.engine.store(SET, key, flags, int(ex), block, None, True)
             return STORED_LINE if res is STORED else STORED_REPLY[res]
         return None
 
@@ -332,7 +332,8 @@ class TextProtocol(CommandHandler):
             and len(key) + (4 if flags else 0) + stop + 2 - start <= self._one_chunk
         ):
             return None
-        return stop + 2, self.engine.store(SET, key, flags, int(ex), _value(data, start, stop))
+        block = _value(data, start, stop + 2)  # with its CRLF: one copy into the item
+        return stop + 2, self.engine.store(SET, key, flags, int(ex), block, None, True)
 
     def resume(self) -> None:
         """Continue after a -R yield (or after a metadump finished)."""
