@@ -133,6 +133,9 @@ class MaintainerMixin:
         warm_limit = total_bytes * cfg.warm_lru_pct // 100
         hot_limit = total_bytes * cfg.hot_lru_pct // 100 or warm_limit
         hot, warm, cold = cls | HOT_LRU, cls | WARM_LRU, cls | COLD_LRU
+        # a COLD tail found staying stays so for the rest of the call: nothing else runs
+        # meanwhile (no hit can make it ACTIVE, `now` is fixed), and items join at the head
+        cold_stays = 0
         did = 0
         for _ in range(min(JUGGLE_ROUNDS, budget)):
             moved = 0
@@ -169,15 +172,18 @@ class MaintainerMixin:
             more = 1 if moved else 0
             tail = tails[cold]
             if tail >= marker_end:
-                _p, t, exptime, ref, fl = unpack(mm, tail)
-                if ref == 1 and not (exptime and exptime < now):
-                    if fl & ITEM_ACTIVE:
-                        to_warm[cls] += 1
-                        H16.pack_into(mm, tail + OFF_FLAGS, fl & ~ITEM_ACTIVE)
-                        relink(tail, WARM_LRU)
-                        more += 1
-                else:
-                    more += pull(cls, COLD_LRU, 0, LRU_PULL_CRAWL_BLOCKS, 0)
+                if tail != cold_stays:
+                    _p, t, exptime, ref, fl = unpack(mm, tail)
+                    if ref == 1 and not (exptime and exptime < now):
+                        if fl & ITEM_ACTIVE:
+                            to_warm[cls] += 1
+                            H16.pack_into(mm, tail + OFF_FLAGS, fl & ~ITEM_ACTIVE)
+                            relink(tail, WARM_LRU)
+                            more += 1
+                        else:
+                            cold_stays = tail
+                    else:
+                        more += pull(cls, COLD_LRU, 0, LRU_PULL_CRAWL_BLOCKS, 0)
             elif tail:
                 more += pull(cls, COLD_LRU, 0, LRU_PULL_CRAWL_BLOCKS, 0)
             if not more:
