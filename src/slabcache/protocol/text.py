@@ -161,7 +161,8 @@ class TextProtocol(CommandHandler):
         # two-phase storage (engine.alloc_item): the item allocated when the line was parsed,
         # filled as the block arrives
         self._alloc = engine.alloc_item
-        self._get = engine.get  # the one-request path's lookup, bound once
+        self._get = engine.get  # the one-request path's engine calls, bound once
+        self._store = engine.store
         # (handle, done(terminator_ok), noreply): the item being read, what completes it
         self._held: tuple[int, Callable[[bool], None], bool] | None = None
         self._tail = b""  # the block's last bytes so far: its CRLF check
@@ -246,7 +247,7 @@ class TextProtocol(CommandHandler):
                 return None
             # the block goes over with its CRLF: one copy into the item
             block = data[start:] if n < 2048 else memoryview(data)[start:]
-            res = self.engine.store(SET, key, flags, int(ex), block, None, True)
+            res = self._store(SET, key, flags, int(ex), block, None, True)
             return STORED_LINE if res is STORED else STORED_REPLY[res]
         return None
 
