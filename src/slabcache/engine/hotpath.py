@@ -75,8 +75,7 @@ class HotPathMixin:
         )  # fmt: skip
         self._hot_evict = (
             arena, arena.free_head, self._pull_tail, arena._page_lens, arena.pages,
-            arena.page_size, self._heads, self._tails, self._evict_counts, self._hash,
-            self._index, self._lru_sizes, self._lru_bytes, ist["direct_reclaims"], self._key_off,
+            arena.page_size, self._tails, self._evict_counts, ist["direct_reclaims"],
         )  # fmt: skip
         self._hot_set = (
             self._g, self._hash, self._index, self._mm, self._key_off, self._use_cas,

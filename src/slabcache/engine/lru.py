@@ -29,7 +29,6 @@ from .items import (
     ITEM_FETCHED,
     ITEM_LINKED,
     ITEM_SLABBED,
-    LINKS,
     LRU_MASK,
     META,
     OFF_CAS,
@@ -112,34 +111,20 @@ class LruMixin:
     # -- list links -------------------------------------------------------------------------
 
     def _link_q(self, off: int, lru_id: int, ntotal: int) -> None:
-        mm = self._mm
+        """item_link_q: the item becomes the head of its sub-LRU (links as words)."""
+        m64 = self._m64
         heads = self._heads
         head = heads[lru_id]
-        LINKS.pack_into(mm, off, head, 0)
+        o = off >> 3
+        m64[o] = head
+        m64[o + 1] = 0
         if head:
-            Q.pack_into(mm, head + OFF_PREV, off)
+            m64[(head >> 3) + 1] = off
         else:
             self._tails[lru_id] = off
         heads[lru_id] = off
         self._lru_sizes[lru_id] += 1
         self._lru_bytes[lru_id] += ntotal
-
-    def _unlink_q(self, off: int, lru_id: int, ntotal: int) -> None:
-        mm = self._mm
-        nxt, prv = LINKS.unpack_from(mm, off)
-        heads = self._heads
-        if heads[lru_id] == off:
-            heads[lru_id] = nxt
-        tails = self._tails
-        if tails[lru_id] == off:
-            tails[lru_id] = prv
-        if nxt:
-            Q.pack_into(mm, nxt + OFF_PREV, prv)
-        if prv:
-            Q.pack_into(mm, prv, nxt)
-        LINKS.pack_into(mm, off, 0, 0)
-        self._lru_sizes[lru_id] -= 1
-        self._lru_bytes[lru_id] -= ntotal
 
     def _relink(self, off: int, to_lru: int) -> None:
         """Move a linked item to the head of another sub-LRU of its class."""
@@ -187,14 +172,48 @@ class LruMixin:
             return
         fl &= ~ITEM_LINKED
         ntotal = 49 + nk + nbytes + (4 if fl & ITEM_CFLAGS else 0) + (8 if fl & ITEM_CAS else 0)
+        self._unlink_read(off, nxt, prv, hnext, cid, nk, ntotal, hv)
+        # _item_release: the link's reference; the chunk goes back when nobody else holds it
+        if ref != 1 or fl & ITEM_CHUNKED:
+            m64[off >> 3] = 0
+            m64[(off >> 3) + 1] = 0
+            REF_FLAGS.pack_into(mm, off + OFF_REFCOUNT, ref - 1, fl)
+            if ref == 1:
+                self._item_free(off)
+            return
+        arena = self._arena
+        fh = arena.free_head
+        c = cid & CLSID_MASK
+        head = fh[c]
+        FREE_HDR.pack_into(mm, off, head, 0, ITEM_SLABBED, c)
+        if head:
+            m64[(head >> 3) + 1] = off
+        fh[c] = off
+        arena.sl_curr[c] += 1
+
+    def _unlink_read(
+        self,
+        off: int,
+        nxt: int,
+        prv: int,
+        hnext: int,
+        cid: int,
+        nk: int,
+        ntotal: int,
+        hv: int | None = None,
+    ) -> None:
+        """do_item_unlink's counts, hash chain and LRU list steps for a linked item whose
+        header (links, clsid, nkey) the caller has read; the link's reference is the
+        caller's to drop."""
+        m64 = self._m64
         self._bytes -= ntotal
         self._curr_items -= 1
         if self._sizes_hist is not None:
             self._sizes_remove(off, ntotal)
         if hv is None:
             ko = off + self._key_off
-            hv = self._hash(mm[ko : ko + nk])
-        # HashIndex.delete
+            hv = self._hash(self._mm[ko : ko + nk])
+        # HashIndex.delete, with h_next already read
         idx = self._index
         tm = idx.fast
         if tm is None:
@@ -215,36 +234,17 @@ class LruMixin:
             else:
                 raise AssertionError("item not in its hash chain")
         idx.hash_items -= 1
-        # _unlink_q
-        heads = self._heads
-        if heads[cid] == off:
-            heads[cid] = nxt
-        tails = self._tails
-        if tails[cid] == off:
-            tails[cid] = prv
+        # item_unlink_q: in a linked list only the head has no prev and only the tail no next
         if nxt:
             m64[(nxt >> 3) + 1] = prv
+        else:
+            self._tails[cid] = prv
         if prv:
             m64[prv >> 3] = nxt
+        else:
+            self._heads[cid] = nxt
         self._lru_sizes[cid] -= 1
         self._lru_bytes[cid] -= ntotal
-        # _item_release: the link's reference; the chunk goes back when nobody else holds it
-        if ref != 1 or fl & ITEM_CHUNKED:
-            m64[off >> 3] = 0
-            m64[(off >> 3) + 1] = 0
-            REF_FLAGS.pack_into(mm, off + OFF_REFCOUNT, ref - 1, fl)
-            if ref == 1:
-                self._item_free(off)
-            return
-        arena = self._arena
-        fh = arena.free_head
-        c = cid & CLSID_MASK
-        head = fh[c]
-        FREE_HDR.pack_into(mm, off, head, 0, ITEM_SLABBED, c)
-        if head:
-            m64[(head >> 3) + 1] = off
-        fh[c] = off
-        arena.sl_curr[c] += 1
 
     def _item_release(self, off: int) -> None:
         """do_item_remove: drop one reference; free the chunk(s) at zero."""
@@ -386,8 +386,9 @@ class LruMixin:
     def _alloc_pull(self, ntotal: int, cls: int) -> int | None:
         """do_item_alloc_pull: up to 10 rounds of slab alloc, evicting pull, forced HOT->COLD."""
         # hot path under eviction: the slab alloc (free-list pop) is inlined
-        (arena, fh, pull, page_lens, class_pages, marker_end, heads, tails, evict_counts, hsh, idx,
-         lsizes, lbytes, reclaims, ko) = self._hot_evict  # fmt: skip
+        arena, fh, pull, page_lens, class_pages, marker_end, tails, evict_counts, reclaims = (
+            self._hot_evict
+        )
         mm = self._mm
         segmented = self._segmented
         # Arena.new_slab's refusal at the -m limit, checked here first: it is the common case
@@ -488,47 +489,11 @@ class LruMixin:
                     break
             i += 1
         if victim:
-            # do_item_unlink of the evicted item (_item_unlink's steps, the header already
-            # read above), its chunk kept for the new item instead of a free-list push + pop
-            # (every caller writes a whole new header over the old one)
+            # do_item_unlink of the evicted item (the header already read above), its chunk
+            # kept for the new item instead of a free-list push + pop (every caller writes a
+            # whole new header over the old one)
             ntotal = 49 + nk + nb + (4 if fl & ITEM_CFLAGS else 0) + (8 if fl & ITEM_CAS else 0)
-            self._bytes -= ntotal
-            self._curr_items -= 1
-            if self._sizes_hist is not None:
-                self._sizes_remove(victim, ntotal)
-            k = victim + ko
-            hv = hsh(mm[k : k + nk])
-            m64 = self._m64
-            tm = idx.fast
-            if tm is None:
-                table, b = idx.bucket_of(hv)
-            else:
-                table, mask = tm
-                b = hv & mask
-            cur = table[b]
-            if cur == victim:
-                table[b] = hn
-            else:
-                while cur:
-                    after = m64[(cur >> 3) + 2]
-                    if after == victim:
-                        m64[(cur >> 3) + 2] = hn
-                        break
-                    cur = after
-                else:
-                    raise AssertionError("item not in its hash chain")
-            idx.hash_items -= 1
-            # in a linked list only the head has no prev and only the tail no next
-            if nxt:
-                m64[(nxt >> 3) + 1] = prv
-            else:
-                tails[cid] = prv
-            if prv:
-                m64[prv >> 3] = nxt
-            else:
-                heads[cid] = nxt
-            lsizes[cid] -= 1
-            lbytes[cid] -= ntotal
+            self._unlink_read(victim, nxt, prv, hn, cid, nk, ntotal)
             off = victim
         if i:
             reclaims[cls] += i

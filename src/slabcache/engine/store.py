@@ -290,7 +290,7 @@ class Engine(HotPathMixin, StoreFlowMixin, LruMixin, StatsMixin, MaintainerMixin
     def _item_link(self, off: int, hv: int) -> None:
         """do_item_link: LINKED, fresh CAS, into the hash and the LRU head, counters."""
         # hot path (two-phase stores): one header read; links and CAS written as words
-        # (next 0, prev 1, h_next 2, CAS 6); HashIndex.insert and _link_q inlined
+        # (h_next 2, CAS 6); HashIndex.insert inlined
         mm = self._mm
         m64 = self._m64
         _t, _e, nbytes, _r, fl, lid, nk = META.unpack_from(mm, off + OFF_TIME)
@@ -309,17 +309,7 @@ class Engine(HotPathMixin, StoreFlowMixin, LruMixin, StatsMixin, MaintainerMixin
         table[b] = off
         idx.hash_items += 1
         ntotal = 49 + nk + nbytes + (4 if fl & ITEM_CFLAGS else 0) + (8 if fl & ITEM_CAS else 0)
-        heads = self._heads
-        head = heads[lid]
-        m64[o] = head
-        m64[o + 1] = 0
-        if head:
-            m64[(head >> 3) + 1] = off
-        else:
-            self._tails[lid] = off
-        heads[lid] = off
-        self._lru_sizes[lid] += 1
-        self._lru_bytes[lid] += ntotal
+        self._link_q(off, lid, ntotal)
         self._bytes += ntotal
         self._curr_items += 1
         self._g["total_items"] += 1
