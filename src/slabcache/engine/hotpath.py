@@ -96,9 +96,10 @@ class HotPathMixin:
 
     def _lean_unpacker(self, nkey: int) -> Unpack:
         """unpack_from at offset 24 for get_values: time, exptime, nbytes, it_flags, clsid,
-        nkey, CAS (when kept) and a key-length window; refcount is skipped."""
-        cas = "Q" if self._use_cas else ""
-        up = struct.Struct(f"<III2xHBB6x{cas}{nkey}s").unpack_from
+        nkey, CAS and a key-length window; refcount is skipped. Without CAS the CAS field
+        reads the header's padding: only _is_flushed looks at it, and only with CAS."""
+        cas = "6xQ" if self._use_cas else "H4x"
+        up = struct.Struct(f"<III2xHBB{cas}{nkey}s").unpack_from
         self._lean_unpackers[nkey] = up
         return up
 
@@ -201,7 +202,7 @@ class HotPathMixin:
         key is seen as `get` would see it. Hash expansion and the flat LRU (every hit bumps)
         take the per-key path.
         """
-        g, hsh, idx, mm, m64, ko, use_cas, lru_hits, _, steady = self._hot_get
+        g, hsh, idx, mm, m64, ko, _cas, lru_hits, _, steady = self._hot_get
         tm = idx.fast
         get = self.get
         if tm is None or steady < 0:
@@ -225,27 +226,15 @@ class HotPathMixin:
                 lastnk = nk
                 vo = ko + nk + 1
             off = table[hsh(key) & mask]
-            if use_cas:
-                while off:
-                    t, exptime, nbytes, fl, cid, onk, cas, okey = up(mm, off + 24)
-                    if okey == key and onk == nk:
-                        break
-                    off = m64[(off >> 3) + 2]
-                else:
-                    misses += 1
-                    out(None)
-                    continue
+            while off:
+                t, exptime, nbytes, fl, cid, onk, cas, okey = up(mm, off + 24)
+                if okey == key and onk == nk:
+                    break
+                off = m64[(off >> 3) + 2]
             else:
-                while off:
-                    t, exptime, nbytes, fl, cid, onk, okey = up(mm, off + 24)
-                    if okey == key and onk == nk:
-                        break
-                    off = m64[(off >> 3) + 2]
-                else:
-                    misses += 1
-                    out(None)
-                    continue
-                cas = 0
+                misses += 1
+                out(None)
+                continue
             if (
                 fl != steady
                 or (exptime and exptime <= now)
