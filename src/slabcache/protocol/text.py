@@ -230,24 +230,15 @@ class TextProtocol(CommandHandler):
             if len(data) <= LINE_GUARD:
                 return self._quick_multiget(key)
         elif data.startswith(b"set "):
-            # a plain set whose block ends the read (its CRLF is the one checked above) and
-            # fits one chunk; noreply, odd numbers, NUL, a partial block... go the long way
+            # a plain set whose block ends the read and fits one chunk; noreply, odd numbers,
+            # NUL, a partial block... go the long way
             m = _SET_LINE.match(data)
-            if m is None:
+            if m is None or m[5] is not None:
                 return None
-            key, fl, ex, nb, nr = m.groups()
-            start = m.end()
-            n = int(nb)
-            flags = int(fl)
-            if (
-                nr is not None
-                or start + n + 2 != len(data)
-                or len(key) + (4 if flags else 0) + n + 2 > self._one_chunk
-            ):
+            done = self._plain_set(m, data, len(data), len(data))
+            if done is None:
                 return None
-            # the block goes over with its CRLF: one copy into the item
-            block = data[start:] if n < 2048 else memoryview(data)[start:]
-            res = self._store(SET, key, flags, int(ex), block, None, True)
+            res = done[1]
             return STORED_LINE if res is STORED else STORED_REPLY[res]
         return None
 
@@ -323,18 +314,20 @@ class TextProtocol(CommandHandler):
         """Stores the plain set line `m` matched in one engine call when its block (CRLF
         included) ends between offsets `lo` and `hi` of `data` and the item fits one chunk:
         (offset after the block, engine result). None: the general path takes the line."""
-        key, fl, ex, nb = m.group(1, 2, 3, 4)
+        key, fl, ex, nb, _nr = m.groups()
         start = m.end()
-        stop = start + int(nb)
+        end = start + int(nb) + 2
         flags = int(fl)
-        if not (
-            lo <= stop + 2 <= hi
-            and data[stop : stop + 2] == b"\r\n"
-            and len(key) + (4 if flags else 0) + stop + 2 - start <= self._one_chunk
+        if (
+            end < lo
+            or end > hi
+            or data[end - 2 : end] != b"\r\n"
+            or len(key) + (4 if flags else 0) + end - start > self._one_chunk
         ):
             return None
-        block = _value(data, start, stop + 2)  # with its CRLF: one copy into the item
-        return stop + 2, self.engine.store(SET, key, flags, int(ex), block, None, True)
+        # the block with its CRLF, one copy into the item (large ones not copied twice)
+        block = data[start:end] if end - start < 2048 else memoryview(data)[start:end]
+        return end, self._store(SET, key, flags, int(ex), block, None, True)
 
     def resume(self) -> None:
         """Continue after a -R yield (or after a metadump finished)."""
