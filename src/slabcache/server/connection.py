@@ -44,7 +44,6 @@ CARRY_MAX = 64 * 1024  # replies of a -R yield below this wait for the next step
 class Connection(asyncio.Protocol):
     __slots__ = (
         "_batch",
-        "_batch_members",
         "_batched",
         "_cont",
         "_loop",
@@ -94,7 +93,6 @@ class Connection(asyncio.Protocol):
         self._unsent = b""  # replies made but not written yet (see WriteBatch)
         self._batched = False  # queued in the write batch of this loop pass
         self._batch = state.write_batch
-        self._batch_members = state.write_batch.members
         self._loop = asyncio.get_running_loop()  # looked up once: each lookup checks getpid()
         self._watch_flush: asyncio.Handle | None = None
 
@@ -127,16 +125,7 @@ class Connection(asyncio.Protocol):
             out = codec.quick(data)  # one request in flight: its whole reply, or None
             if out is not None:
                 state.bytes_written += len(out)
-                if self._unsent:
-                    self._unsent += out
-                else:
-                    self._unsent = out
-                    if not self._batched:
-                        self._batched = True
-                        members = self._batch_members
-                        if not members:
-                            self._batch.schedule()
-                        members.append(self)
+                self._queue(out)
                 if len(out) > LARGE_STEP:
                     self._shrink()
                 return

@@ -21,26 +21,19 @@ class Flushable(Protocol):
 class WriteBatch:
     def __init__(self) -> None:
         self._loop: asyncio.AbstractEventLoop | None = None
-        # the connections queued in this pass; appended to directly by the hot path, which
-        # calls schedule() when it finds the list empty
-        self.members: list[Flushable] = []
+        self.members: list[Flushable] = []  # the connections queued in this pass
 
     def add(self, conn: Flushable) -> None:
         """Write `conn`'s queued replies at the end of this pass (add it once per pass)."""
         if not self.members:
-            self.schedule()
+            loop = self._loop
+            if loop is None:
+                loop = self._loop = asyncio.get_running_loop()
+            loop.call_soon(self.flush)
         self.members.append(conn)
-
-    def schedule(self) -> None:
-        loop = self._loop
-        if loop is None:
-            loop = self._loop = asyncio.get_running_loop()
-        loop.call_soon(self.flush)
 
     def flush(self) -> None:
         members = self.members
-        i = 0
-        while i < len(members):  # the list stays the one the hot path holds
-            members[i].write_unsent()
-            i += 1
+        for conn in members:
+            conn.write_unsent()
         members.clear()
