@@ -348,15 +348,7 @@ class LruMixin:
                 found = search
                 if flags & LRU_PULL_EVICT:
                     if self._evict_to_free:
-                        ist = self._istats
-                        ist["evicted"][cls] += 1
-                        ist["evicted_time"][cls] = now - t
-                        if exptime:
-                            ist["evicted_nonzero"][cls] += 1
-                        if not fl & ITEM_FETCHED:
-                            ist["evicted_unfetched"][cls] += 1
-                        if fl & ITEM_ACTIVE:
-                            ist["evicted_active"][cls] += 1
+                        self._count_eviction(cls, now - t, exptime, fl)
                         self._item_unlink(search)
                         removed += 1
                         self._on_evict(cls)
@@ -431,6 +423,8 @@ class LruMixin:
                 if tail >= marker_end and evict:
                     nxt, prv, hn, t, exptime, nb, ref, fl, cid, nk = HDR.unpack_from(mm, tail)
                     if ref == 1 and not (exptime and exptime < now):
+                        # _count_eviction in line: this is the eviction of nearly every set
+                        # once memory is full
                         evicted, ev_time, ev_nonzero, ev_unfetched, ev_active = evict_counts
                         evicted[cls] += 1
                         ev_time[cls] = now - t
@@ -467,13 +461,7 @@ class LruMixin:
                             # COLD is empty: the next round evicts this item as its tail and
                             # the one after pops its chunk; both done here, COLD's counts
                             # going up and down again are left out
-                            evicted, ev_time, ev_nonzero, ev_unfetched, _a = evict_counts
-                            evicted[cls] += 1
-                            ev_time[cls] = now - t
-                            if exptime:
-                                ev_nonzero[cls] += 1
-                            if not fl & ITEM_FETCHED:
-                                ev_unfetched[cls] += 1
+                            self._count_eviction(cls, now - t, exptime, fl)
                             victim = tail
                             i += 2
                             break
@@ -498,6 +486,18 @@ class LruMixin:
         if i:
             reclaims[cls] += i
         return off  # outofmemory is do_item_alloc's count, for the item's class: callers
+
+    def _count_eviction(self, cls: int, age: int, exptime: int, fl: int) -> None:
+        """lru_pull_tail's counters for an item it evicts."""
+        evicted, ev_time, ev_nonzero, ev_unfetched, ev_active = self._evict_counts
+        evicted[cls] += 1
+        ev_time[cls] = age
+        if exptime:
+            ev_nonzero[cls] += 1
+        if not fl & ITEM_FETCHED:
+            ev_unfetched[cls] += 1
+        if fl & ITEM_ACTIVE:
+            ev_active[cls] += 1
 
     def _entry_lru(self, exptime: int) -> int:
         """Which sub-LRU a new item enters (do_item_alloc)."""
